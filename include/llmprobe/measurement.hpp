@@ -1,0 +1,46 @@
+// Turns what the client saw of one streamed request into the numbers users compare with
+// `vllm bench serve` (REFERENCE.md §1). Pure functions, no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "llmprobe/api/flavor.hpp"
+#include "llmprobe/clock.hpp"
+#include "llmprobe/outcome.hpp"
+
+namespace llmprobe {
+
+// Everything the transport observed, in the order it happened. Filled by the runner.
+struct StreamRecord {
+  TimePoint scheduled_start{};  // when the scheduler meant to send it
+  TimePoint start{};            // just before the request was written (vLLM's `st`)
+  std::vector<TimePoint> content_times;  // read-completion time of each content event
+  std::optional<Usage> usage;            // last usage seen in any chunk
+  bool saw_done = false;                 // "[DONE]"
+  bool saw_finish = false;               // a finish_reason
+  unsigned http_status = 0;
+  std::optional<ErrorReason> error;  // set by the transport/runner on failure
+  std::string error_detail;          // log text; never contains secrets
+};
+
+struct Measurement {
+  std::optional<ErrorReason> error;  // nullopt = success
+  Duration lateness{};               // start - scheduled_start (>= 0)
+  std::optional<Duration> ttft;      // first content event - start
+  std::optional<Duration> e2e;       // last content event - start (success only)
+  std::vector<Duration> itl;         // one per gap between consecutive content events
+  std::optional<Duration> tpot;      // (e2e - ttft) / (output_tokens - 1), output_tokens > 1
+  std::uint64_t output_tokens = 0;   // usage.completion_tokens, else content events
+  bool output_tokens_estimated = false;  // true when no usage arrived
+  std::optional<std::uint64_t> input_tokens;  // usage.prompt_tokens
+  bool success() const { return !error.has_value(); }
+};
+
+// Computes the measurement. A request with no error but no content event is an error
+// (`truncated` when the stream ended early, `protocol` when it finished without content).
+Measurement measure(const StreamRecord& record);
+
+}  // namespace llmprobe
