@@ -28,6 +28,8 @@ class SteadyClockSource final : public ClockSource {
 };
 
 // Seconds as a double, the unit of every exported metric.
-inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+inline double to_seconds(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace llmprobe

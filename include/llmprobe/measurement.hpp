@@ -15,8 +15,9 @@ namespace llmprobe {
 
 // Everything the transport observed, in the order it happened. Filled by the runner.
 struct StreamRecord {
-  TimePoint scheduled_start{};  // when the scheduler meant to send it
-  TimePoint start{};            // just before the request was written (vLLM's `st`)
+  TimePoint scheduled_start{};           // when the scheduler meant to send it
+  TimePoint begin{};                     // when the runner began (before DNS/connect)
+  TimePoint start{};                     // just before the request was written (vLLM's `st`)
   std::vector<TimePoint> content_times;  // read-completion time of each content event
   std::optional<Usage> usage;            // last usage seen in any chunk
   bool saw_done = false;                 // "[DONE]"
@@ -27,13 +28,13 @@ struct StreamRecord {
 };
 
 struct Measurement {
-  std::optional<ErrorReason> error;  // nullopt = success
-  Duration lateness{};               // start - scheduled_start (>= 0)
-  std::optional<Duration> ttft;      // first content event - start
-  std::optional<Duration> e2e;       // last content event - start (success only)
-  std::vector<Duration> itl;         // one per gap between consecutive content events
-  std::optional<Duration> tpot;      // (e2e - ttft) / (output_tokens - 1), output_tokens > 1
-  std::uint64_t output_tokens = 0;   // usage.completion_tokens, else content events
+  std::optional<ErrorReason> error;      // nullopt = success
+  Duration lateness{};                   // begin - scheduled_start (>= 0)
+  std::optional<Duration> ttft;          // first content event - start
+  std::optional<Duration> e2e;           // last content event - start (success only)
+  std::vector<Duration> itl;             // one per gap between consecutive content events
+  std::optional<Duration> tpot;          // (e2e - ttft) / (output_tokens - 1), output_tokens > 1
+  std::uint64_t output_tokens = 0;       // usage.completion_tokens, else content events
   bool output_tokens_estimated = false;  // true when no usage arrived
   std::optional<std::uint64_t> input_tokens;  // usage.prompt_tokens
   bool success() const { return !error.has_value(); }

@@ -29,40 +29,68 @@ enum class ErrorReason : std::uint8_t {
 };
 
 inline constexpr std::array<ErrorReason, 16> kAllErrorReasons = {
-    ErrorReason::dns,          ErrorReason::connect_refused,     ErrorReason::connect_timeout,
-    ErrorReason::connect_error, ErrorReason::tls,                ErrorReason::http_4xx,
-    ErrorReason::http_429,     ErrorReason::http_5xx,            ErrorReason::first_token_timeout,
-    ErrorReason::idle_timeout, ErrorReason::total_timeout,       ErrorReason::truncated,
-    ErrorReason::protocol,     ErrorReason::server_error,        ErrorReason::too_large,
+    ErrorReason::dns,
+    ErrorReason::connect_refused,
+    ErrorReason::connect_timeout,
+    ErrorReason::connect_error,
+    ErrorReason::tls,
+    ErrorReason::http_4xx,
+    ErrorReason::http_429,
+    ErrorReason::http_5xx,
+    ErrorReason::first_token_timeout,
+    ErrorReason::idle_timeout,
+    ErrorReason::total_timeout,
+    ErrorReason::truncated,
+    ErrorReason::protocol,
+    ErrorReason::server_error,
+    ErrorReason::too_large,
     ErrorReason::canceled,
 };
 
 constexpr std::string_view to_string(ErrorReason reason) {
   switch (reason) {
-    case ErrorReason::dns: return "dns";
-    case ErrorReason::connect_refused: return "connect_refused";
-    case ErrorReason::connect_timeout: return "connect_timeout";
-    case ErrorReason::connect_error: return "connect_error";
-    case ErrorReason::tls: return "tls";
-    case ErrorReason::http_4xx: return "http_4xx";
-    case ErrorReason::http_429: return "http_429";
-    case ErrorReason::http_5xx: return "http_5xx";
-    case ErrorReason::first_token_timeout: return "first_token_timeout";
-    case ErrorReason::idle_timeout: return "idle_timeout";
-    case ErrorReason::total_timeout: return "total_timeout";
-    case ErrorReason::truncated: return "truncated";
-    case ErrorReason::protocol: return "protocol";
-    case ErrorReason::server_error: return "server_error";
-    case ErrorReason::too_large: return "too_large";
-    case ErrorReason::canceled: return "canceled";
+    case ErrorReason::dns:
+      return "dns";
+    case ErrorReason::connect_refused:
+      return "connect_refused";
+    case ErrorReason::connect_timeout:
+      return "connect_timeout";
+    case ErrorReason::connect_error:
+      return "connect_error";
+    case ErrorReason::tls:
+      return "tls";
+    case ErrorReason::http_4xx:
+      return "http_4xx";
+    case ErrorReason::http_429:
+      return "http_429";
+    case ErrorReason::http_5xx:
+      return "http_5xx";
+    case ErrorReason::first_token_timeout:
+      return "first_token_timeout";
+    case ErrorReason::idle_timeout:
+      return "idle_timeout";
+    case ErrorReason::total_timeout:
+      return "total_timeout";
+    case ErrorReason::truncated:
+      return "truncated";
+    case ErrorReason::protocol:
+      return "protocol";
+    case ErrorReason::server_error:
+      return "server_error";
+    case ErrorReason::too_large:
+      return "too_large";
+    case ErrorReason::canceled:
+      return "canceled";
   }
   return "unknown";
 }
 
 // The reason for a non-2xx HTTP status.
 constexpr ErrorReason reason_for_http_status(unsigned status) {
-  if (status == 429) return ErrorReason::http_429;
-  if (status >= 400 && status < 500) return ErrorReason::http_4xx;
+  if (status == 429)
+    return ErrorReason::http_429;
+  if (status >= 400 && status < 500)
+    return ErrorReason::http_4xx;
   return ErrorReason::http_5xx;
 }
 

@@ -1,0 +1,45 @@
+// The sans-I/O heart of a probe: fed the response body bytes of one streamed request together
+// with the time the read that delivered them returned, it runs the SSE parser and the flavor's
+// event decoder and fills a StreamRecord (content-event times, usage, [DONE], errors).
+// Not thread-safe: one recorder per request.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "llmprobe/api/flavor.hpp"
+#include "llmprobe/measurement.hpp"
+#include "llmprobe/sse_parser.hpp"
+
+namespace llmprobe {
+
+class StreamRecorder {
+ public:
+  enum class State {
+    streaming,  // keep reading
+    finished,   // [DONE] seen: the measurement is complete
+    failed,     // record.error is set
+  };
+
+  StreamRecorder(const ApiAdapter& adapter, StreamRecord& record,
+                 SseParser::Limits limits = SseParser::Limits{});
+
+  // Every event completed by `bytes` is stamped `read_at`.
+  State on_body_bytes(std::string_view bytes, TimePoint read_at);
+  // The body ended (EOF or end of the HTTP message) before [DONE].
+  State on_end_of_body();
+
+  bool has_content() const { return !record_.content_times.empty(); }
+  State state() const { return state_; }
+
+ private:
+  State fail(ErrorReason reason, std::string detail);
+
+  const ApiAdapter& adapter_;
+  StreamRecord& record_;
+  SseParser parser_;
+  std::vector<SseEvent> events_;  // reused across feeds
+  State state_ = State::streaming;
+};
+
+}  // namespace llmprobe
