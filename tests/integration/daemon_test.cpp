@@ -77,20 +77,31 @@ TEST(Daemon, MeasuresExactlyWhatTheSimulatorDid) {
     ASSERT_TRUE(truth.has_value());
     ASSERT_EQ(truth->content_event_times.size(), result.record.content_times.size());
 
-    // Against the simulator's ground truth (same steady clock): what the client saw is within
-    // 1 ms of when the simulator wrote each event.
+    // Against the simulator's ground truth (same steady clock): what the client saw is when the
+    // simulator wrote each event, plus loopback delivery. A stamp taken at the wrong read would be
+    // off by a whole ITL (20 ms); a scheduling hiccup on a loaded machine by a millisecond or two.
+    std::vector<double> errors;
     const Duration true_ttft = truth->content_event_times.front() - result.record.start;
-    EXPECT_LE(std::abs(ms(*m.ttft - true_ttft)), 1.0);
+    errors.push_back(std::abs(ms(*m.ttft - true_ttft)));
     ASSERT_EQ(m.itl.size(), truth->content_event_times.size() - 1);
     for (std::size_t i = 0; i < m.itl.size(); ++i) {
       const Duration true_gap = truth->content_event_times[i + 1] - truth->content_event_times[i];
-      EXPECT_LE(std::abs(ms(m.itl[i] - true_gap)), 1.0) << "gap " << i;
+      errors.push_back(std::abs(ms(m.itl[i] - true_gap)));
     }
     const Duration true_e2e = truth->content_event_times.back() - result.record.start;
-    EXPECT_LE(std::abs(ms(*m.e2e - true_e2e)), 1.0);
+    errors.push_back(std::abs(ms(*m.e2e - true_e2e)));
+    double error_sum = 0;
+    for (double error : errors) {
+      EXPECT_LE(error, 5.0 * kSlowdown);
+      error_sum += error;
+    }
+    EXPECT_LE(error_sum / static_cast<double>(errors.size()), 0.5 * kSlowdown);
 
     // Against the configured behaviour: TTFT 200 ms, ITL 20 ms per event, 64 tokens.
-    EXPECT_NEAR(ms(*m.ttft), 200.0, 2.0 * kSlowdown);
+    EXPECT_NEAR(ms(*m.ttft), 200.0, 2.0 * kSlowdown)
+        << "request delivery " << ms(truth->received_at - result.record.start)
+        << " ms, queue " << ms(truth->started_at - truth->received_at) << " ms, simulator TTFT "
+        << ms(truth->content_event_times.front() - truth->started_at) << " ms";
     EXPECT_EQ(m.output_tokens, 64u);
     EXPECT_FALSE(m.output_tokens_estimated);
     EXPECT_EQ(static_cast<int>(m.output_tokens), truth->output_tokens);
