@@ -19,7 +19,9 @@
 namespace llmprobe {
 
 // Thrown for any configuration problem. what() is the full message
-// "<file>:<line>:<column>: <key path>: <problem>" (line/column 1-based; omitted when unknown).
+// "<file>:<line>:<column>: <key path>: <problem>" (line/column 1-based). Line 0 means "no
+// position" and drops ":<line>:<column>"; an empty key drops "<key path>: ", so an unreadable
+// file reads "<file>: <problem>". docs/configuration.md documents the format.
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(std::string file, int line, int column, std::string key, std::string problem);
@@ -106,7 +108,7 @@ struct Workload {
   bool cache_busting_prefix = true;    // a per-request nonce defeats the server's prefix cache
   int max_tokens = 16;
   bool ignore_eos = false;
-  boost::json::object extra_body;      // merged into the request body last
+  boost::json::object extra_body;  // merged into the request body last
   BucketOverrides buckets;
 };
 
@@ -123,7 +125,8 @@ struct Config {
   const Workload* find_workload(std::string_view name) const;
 };
 
-// Parses and validates; throws ConfigError. `source_name` is used in messages.
+// Parses and validates; throws ConfigError. `source_name` is used in messages, and a relative
+// `api_key: {file: ...}` is resolved against its directory. API keys are read here.
 Config parse_config(std::string_view yaml_text, std::string_view source_name);
 // Reads the file and parses it; an unreadable file is a ConfigError too.
 Config load_config_file(const std::string& path);
