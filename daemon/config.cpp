@@ -746,7 +746,8 @@ boost::json::object decode_extra_body(const Decoder& d, const Value& v) {
     return {};
   expect_type(d, v, YAML::NodeType::Map, "a mapping");
   for (const auto& [name, value] : mapping_entries(d, v)) {
-    for (std::string_view owned : {"stream", "model", "prompt", "messages"}) {
+    for (std::string_view owned :
+         {"stream", "stream_options", "model", "prompt", "messages", "max_tokens", "ignore_eos"}) {
       if (name == owned) {
         d.fail_key(value, quote(name) + " is set by llmprobe and cannot be overridden");
       }

@@ -249,6 +249,9 @@ const InvalidCase kInvalidCases[] = {
     {"invalid-extra-body-reserved.yaml",
      "{path}:13:7: workloads[0].extra_body.stream: \"stream\" is set by llmprobe and cannot be "
      "overridden"},
+    {"invalid-extra-body-stream-options.yaml",
+     "{path}:12:7: workloads[0].extra_body.stream_options: \"stream_options\" is set by llmprobe "
+     "and cannot be overridden"},
     {"invalid-extra-body-type.yaml",
      "{path}:11:17: workloads[0].extra_body: expected a mapping, got a sequence"},
     // Buckets.
