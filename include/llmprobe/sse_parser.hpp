@@ -19,8 +19,8 @@ struct SseEvent {
 
 enum class SseStatus {
   ok,
-  line_too_long,     // a line exceeded Limits::max_line_bytes
-  event_too_large,   // an event's data exceeded Limits::max_event_bytes
+  line_too_long,    // a line exceeded Limits::max_line_bytes
+  event_too_large,  // an event's data exceeded Limits::max_event_bytes
 };
 
 class SseParser {
@@ -43,13 +43,15 @@ class SseParser {
   bool finish();
 
  private:
-  void process_line(std::string_view line, std::vector<SseEvent>& out);
+  SseStatus process_line(std::string_view line, std::vector<SseEvent>& out);
   SseStatus append_data(std::string_view value);
 
   Limits limits_;
-  std::string line_;          // partial line carried across feeds
-  bool last_was_cr_ = false;  // swallow the LF of a CRLF split across feeds
-  bool have_data_ = false;    // current event has at least one data line
+  std::string line_;             // partial line carried across feeds
+  bool last_was_cr_ = false;     // swallow the LF of a CRLF split across feeds
+  bool have_data_ = false;       // current event has at least one data line
+  std::size_t bom_matched_ = 0;  // bytes of a leading UTF-8 BOM seen so far (it may be split)
+  bool bom_decided_ = false;     // past the point where a BOM could appear
   SseEvent current_;
 };
 
