@@ -40,6 +40,19 @@ struct DelaySpec {
 //   "no_usage"             omit usage even when include_usage is asked
 //   "no_done"              finish the stream without finish_reason and without [DONE]
 //   "usage_on_last_choice" put usage on the finish_reason chunk (MindIE), no separate chunk
+// Details a client test may rely on:
+//   - stall_before_first still sends the chat role chunk (it is not content);
+//   - close_mid_stream sends floor(events/2) content events, then closes the socket;
+//   - malformed_event is an extra event right after the first content event; all content
+//     events, usage and [DONE] are still sent;
+//   - error_event: one content event, the error event, [DONE], terminating chunk;
+//   - long_line is an extra, valid JSON chunk with no content (a "padding" field), written just
+//     before the first content event; the stream then continues normally;
+//   - no_done keeps the usage chunk when asked (only finish_reason and [DONE] are omitted);
+//   - usage_on_last_choice puts usage on the last chunk even without include_usage, as MindIE;
+//   - non-streaming requests honour status:<code>, the stalls (no response at all) and
+//     close_mid_stream (closed before the response); the others are recorded but not applied.
+// A bad x-sim-* header or an unknown fault gets HTTP 400 naming it.
 struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0 = pick a free port (read it back with port())
@@ -64,17 +77,21 @@ struct RequestTruth {
   std::string fault;
   unsigned status = 200;
   bool stream = true;
-  SimClock::time_point received_at{};  // request fully read
-  SimClock::time_point started_at{};   // left the concurrency queue
+  SimClock::time_point received_at{};                     // request fully read
+  SimClock::time_point started_at{};                      // left the concurrency queue
   std::vector<SimClock::time_point> content_event_times;  // after each content write returned
   std::vector<int> tokens_per_content_event;
-  int prompt_tokens = 0;       // whitespace-separated words of the prompt
-  int output_tokens = 0;       // tokens actually sent
+  int prompt_tokens = 0;  // whitespace-separated words of the prompt
+  int output_tokens = 0;  // tokens actually sent
   bool usage_sent = false;
-  bool completed = false;      // the stream ended as planned ([DONE] written or fault finished)
+  bool completed = false;  // the stream ended as planned ([DONE] written or fault finished)
 };
 
 // Thread-safe: start/stop from one thread; truth() from any thread.
+// Fixed limits: request body 1 MiB (413 beyond), 10 s to read a request, 8192 connections
+// (further ones are closed at once). start() raises the process's RLIMIT_NOFILE soft limit to
+// the hard limit, since thousands of streams need more descriptors than the usual 1024.
+// requests_seen() counts generation requests (/v1/completions, /v1/chat/completions).
 class Simulator {
  public:
   explicit Simulator(Options options);

@@ -1,0 +1,836 @@
+// The simulator's I/O half: an HTTP/1.1 server on Beast/Asio coroutines. It writes streaming
+// responses with its own chunked framing (so faults can break the framing on purpose), paces
+// events on absolute deadlines (no drift), and records when each event write returned.
+#include "simulator.hpp"
+
+#include <sys/resource.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <unordered_set>
+
+#include "sim_internal.hpp"
+
+namespace llmprobe::sim {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kMaxBodyBytes = 1024 * 1024;
+constexpr auto kRequestReadDeadline = 10s;  // headers and body of one request
+constexpr std::size_t kLongLineBytes = 2 * 1024 * 1024;
+// The accept cap: above the 2048 streams of the client benchmark, below typical fd limits.
+constexpr std::size_t kMaxConnections = 8192;
+constexpr auto kStopGracePeriod = 3s;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+void log_line(const std::string& line) {
+  // One fprintf per line: stdio locks the stream, so lines from several threads do not mix.
+  std::fprintf(stderr, "llmprobe-sim: %s\n", line.c_str());
+}
+
+// A co_spawn completion handler that reports what would otherwise vanish with `detached`.
+auto log_exceptions(const char* what) {
+  return [what](std::exception_ptr error) {
+    if (!error) {
+      return;
+    }
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      log_line(std::string(what) + ": " + e.what());
+    } catch (...) {
+      log_line(std::string(what) + ": unknown exception");
+    }
+  };
+}
+
+std::string_view view(beast::string_view text) {
+  return {text.data(), text.size()};
+}
+
+std::int64_t to_ns(SimClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') {
+          return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+          return c - 'a' + 10;
+        }
+        if (c >= 'A' && c <= 'F') {
+          return c - 'A' + 10;
+        }
+        return -1;
+      };
+      const int high = hex(text[i + 1]);
+      const int low = hex(text[i + 2]);
+      if (high >= 0 && low >= 0) {
+        out += static_cast<char>(high * 16 + low);
+        i += 2;
+        continue;
+      }
+    }
+    out += text[i] == '+' ? ' ' : text[i];
+  }
+  return out;
+}
+
+// The value of `key` in a query string, percent-decoded.
+std::optional<std::string> query_value(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key) {
+      return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+boost::json::object truth_to_json(const RequestTruth& truth) {
+  boost::json::object out;
+  out["request_id"] = truth.request_id;
+  out["path"] = truth.path;
+  out["model"] = truth.model;
+  out["fault"] = truth.fault;
+  out["status"] = truth.status;
+  out["stream"] = truth.stream;
+  out["received_at_ns"] = to_ns(truth.received_at);
+  out["started_at_ns"] = to_ns(truth.started_at);
+  boost::json::array times;
+  for (const auto t : truth.content_event_times) {
+    times.push_back(to_ns(t));
+  }
+  out["content_event_times_ns"] = std::move(times);
+  boost::json::array tokens;
+  for (const int n : truth.tokens_per_content_event) {
+    tokens.push_back(n);
+  }
+  out["tokens_per_content_event"] = std::move(tokens);
+  out["prompt_tokens"] = truth.prompt_tokens;
+  out["output_tokens"] = truth.output_tokens;
+  out["usage_sent"] = truth.usage_sent;
+  out["completed"] = truth.completed;
+  return out;
+}
+
+// One accepted connection. Everything in it is touched only on its executor (a strand when the
+// simulator runs several threads), including by stop(), which posts close() there.
+struct Connection {
+  explicit Connection(tcp::socket socket)
+      : stream(std::move(socket)),
+        pace_timer(stream.get_executor()),
+        queue_timer(stream.get_executor()) {}
+
+  void close() {
+    closing = true;
+    pace_timer.cancel();
+    queue_timer.cancel();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+  }
+
+  beast::tcp_stream stream;
+  asio::steady_timer pace_timer;   // the next event's absolute deadline
+  asio::steady_timer queue_timer;  // parked here while waiting for a concurrency slot
+  bool closing = false;
+  bool granted = false;  // a concurrency slot was handed over while queued
+};
+
+}  // namespace
+
+struct Simulator::Impl {
+  explicit Impl(Options opts)
+      : options(std::move(opts)),
+        rng(options.seed),
+        io(options.threads > 1 ? options.threads : 1) {}
+
+  // --- state shared with any thread (each part under its own mutex) ---
+  Options options;
+
+  mutable std::mutex truth_mutex;
+  std::deque<RequestTruth> truths;
+  std::atomic<std::size_t> seen{0};
+  std::atomic<std::uint64_t> next_request_number{0};
+
+  std::mutex rng_mutex;
+  std::mt19937_64 rng;
+
+  std::mutex queue_mutex;
+  int active = 0;  // requests holding a concurrency slot
+  std::deque<std::shared_ptr<Connection>> waiters;
+
+  std::mutex connections_mutex;
+  std::condition_variable connections_done;
+  std::unordered_set<std::shared_ptr<Connection>> connections;
+  bool accepting = false;  // the accept loop is running (under connections_mutex)
+
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> io_stopped{false};
+
+  // --- I/O; declared last so it is destroyed first, before the state its handlers use ---
+  asio::io_context io;
+  std::optional<tcp::acceptor> acceptor;
+  std::uint16_t bound_port = 0;
+  std::vector<std::thread> threads;
+  bool started = false;
+  bool stopped = false;
+
+  asio::any_io_executor connection_executor() {
+    // A strand per connection only when several threads could run its handlers.
+    if (options.threads > 1) {
+      return asio::make_strand(io);
+    }
+    return io.get_executor();
+  }
+
+  std::chrono::nanoseconds draw(const DelaySpec& spec) {
+    if (spec.kind == DelaySpec::Kind::fixed) {
+      return spec.a;  // no lock on the common path
+    }
+    std::lock_guard lock(rng_mutex);
+    return detail::draw_delay(spec, rng);
+  }
+
+  void record(RequestTruth truth) {
+    std::lock_guard lock(truth_mutex);
+    truths.push_back(std::move(truth));
+    while (truths.size() > options.max_truth_records) {
+      truths.pop_front();
+    }
+  }
+
+  // --- concurrency slots: FIFO hand-over, so queued requests start in arrival order ---
+  void release_slot() {
+    std::shared_ptr<Connection> next;
+    {
+      std::lock_guard lock(queue_mutex);
+      if (waiters.empty()) {
+        --active;
+        return;
+      }
+      next = std::move(waiters.front());
+      waiters.pop_front();
+    }
+    if (io_stopped) {
+      return;
+    }
+    // The slot passes directly to the next waiter; granted is set on its own executor.
+    asio::post(next->queue_timer.get_executor(), [next] {
+      next->granted = true;
+      next->queue_timer.cancel();
+    });
+  }
+
+  asio::awaitable<bool> acquire_slot(std::shared_ptr<Connection> conn) {
+    {
+      std::lock_guard lock(queue_mutex);
+      if (active < options.max_concurrency) {
+        ++active;
+        co_return true;
+      }
+      conn->granted = false;
+      waiters.push_back(conn);
+    }
+    // The grant is posted to this connection's executor, so it cannot run before this wait
+    // starts: no lost wake-up.
+    conn->queue_timer.expires_at(SimClock::time_point::max());
+    for (;;) {
+      co_await conn->queue_timer.async_wait(use_tuple);
+      if (conn->granted) {
+        co_return true;
+      }
+      if (conn->closing) {
+        bool still_queued = false;
+        {
+          std::lock_guard lock(queue_mutex);
+          const auto it = std::find(waiters.begin(), waiters.end(), conn);
+          if (it != waiters.end()) {
+            waiters.erase(it);
+            still_queued = true;
+          }
+        }
+        if (!still_queued) {
+          release_slot();  // a grant was already on its way: pass the slot on
+        }
+        co_return false;
+      }
+    }
+  }
+
+  // --- I/O helpers ---
+  static asio::awaitable<bool> write_raw(Connection& conn, std::string_view bytes) {
+    // `bytes` points into the caller's frame, which awaits this coroutine: it stays valid.
+    auto [ec, n] = co_await asio::async_write(conn.stream.socket(), asio::buffer(bytes), use_tuple);
+    co_return !ec && !conn.closing;
+  }
+
+  // One SSE event as one HTTP chunk: size line, payload, CRLF, gathered in a single write.
+  static asio::awaitable<bool> write_chunk(Connection& conn, std::string_view payload) {
+    std::array<char, 24> size_line{};
+    const int size_length =
+        std::snprintf(size_line.data(), size_line.size(), "%zx\r\n", payload.size());
+    const std::array<asio::const_buffer, 3> buffers{
+        asio::buffer(size_line.data(), static_cast<std::size_t>(size_length)),
+        asio::buffer(payload), asio::buffer("\r\n", 2)};
+    auto [ec, n] = co_await asio::async_write(conn.stream.socket(), buffers, use_tuple);
+    co_return !ec && !conn.closing;
+  }
+
+  static asio::awaitable<bool> wait_until(Connection& conn, SimClock::time_point deadline) {
+    if (conn.closing) {
+      co_return false;
+    }
+    conn.pace_timer.expires_at(deadline);
+    auto [ec] = co_await conn.pace_timer.async_wait(use_tuple);
+    co_return !ec && !conn.closing;
+  }
+
+  // Do nothing until the client goes away (or stop()): a pending read sees the disconnect.
+  static asio::awaitable<void> stall(Connection& conn) {
+    std::array<char, 512> sink{};
+    for (;;) {
+      auto [ec, n] = co_await conn.stream.socket().async_read_some(asio::buffer(sink), use_tuple);
+      if (ec || conn.closing) {
+        co_return;
+      }
+    }
+  }
+
+  static asio::awaitable<bool> send_response(Connection& conn, http::status status,
+                                             std::string body, bool keep_alive,
+                                             std::string_view content_type = "application/json") {
+    http::response<http::string_body> response{status, 11};
+    response.set(http::field::server, "llmprobe-sim");
+    response.set(http::field::content_type, content_type);
+    response.keep_alive(keep_alive);
+    response.body() = std::move(body);
+    response.prepare_payload();
+    auto [ec, n] = co_await http::async_write(conn.stream, response, use_tuple);
+    co_return !ec && keep_alive && !conn.closing;
+  }
+
+  // --- sessions ---
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor->async_accept(connection_executor(), use_tuple);
+      if (stopping) {
+        break;
+      }
+      if (ec) {
+        if (ec == asio::error::operation_aborted) {
+          break;
+        }
+        // Out of file descriptors and the like: back off instead of spinning.
+        log_line("accept failed: " + ec.message());
+        asio::steady_timer backoff(co_await asio::this_coro::executor, 50ms);
+        co_await backoff.async_wait(use_tuple);
+        continue;
+      }
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // events are small and latency-critical
+      auto conn = std::make_shared<Connection>(std::move(socket));
+      {
+        std::lock_guard lock(connections_mutex);
+        if (stopping || connections.size() >= kMaxConnections) {
+          conn->stream.close();
+          continue;
+        }
+        connections.insert(conn);
+      }
+      auto executor = conn->stream.get_executor();
+      asio::co_spawn(executor, session(conn), log_exceptions("session"));
+    }
+    std::lock_guard lock(connections_mutex);
+    accepting = false;
+    connections_done.notify_all();
+  }
+
+  asio::awaitable<void> session(std::shared_ptr<Connection> conn) {
+    // Whatever ends the session, the connection leaves the registry (stop() waits for that).
+    struct Unregister {
+      Impl& impl;
+      std::shared_ptr<Connection> conn;
+      ~Unregister() {
+        std::lock_guard lock(impl.connections_mutex);
+        impl.connections.erase(conn);
+        if (impl.connections.empty()) {
+          impl.connections_done.notify_all();
+        }
+      }
+    } unregister{*this, conn};
+
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(kMaxBodyBytes);
+      conn->stream.expires_after(kRequestReadDeadline);
+      auto [ec, n] = co_await http::async_read(conn->stream, buffer, parser, use_tuple);
+      if (ec == http::error::body_limit) {
+        conn->stream.expires_never();
+        co_await send_response(
+            *conn, http::status::payload_too_large,
+            detail::error_body("request body exceeds 1 MiB", "BadRequestError", 413), false);
+        break;
+      }
+      if (ec || conn->closing) {
+        break;  // client closed, read deadline, or stop()
+      }
+      conn->stream.expires_never();
+      const auto received_at = SimClock::now();
+      const bool keep_alive = co_await handle(conn, parser.release(), received_at);
+      if (!keep_alive || conn->closing) {
+        break;
+      }
+    }
+    conn->close();
+  }
+
+  asio::awaitable<bool> handle(std::shared_ptr<Connection> conn,
+                               http::request<http::string_body> request,
+                               SimClock::time_point received_at) {
+    const auto target = view(request.target());
+    const auto question = target.find('?');
+    const auto path = target.substr(0, question);
+    const auto query =
+        question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+    const bool keep_alive = request.keep_alive();
+    const auto method = request.method();
+    const auto not_allowed = [&]() {
+      return send_response(*conn, http::status::method_not_allowed,
+                           detail::error_body("method not allowed", "BadRequestError", 405),
+                           keep_alive);
+    };
+
+    if (path == "/v1/completions" || path == "/v1/chat/completions") {
+      if (method != http::verb::post) {
+        co_return co_await not_allowed();
+      }
+      // Decided before `request` is moved: `path` points into it.
+      const auto endpoint =
+          path == "/v1/completions" ? detail::Endpoint::completions : detail::Endpoint::chat;
+      auto path_text = std::string(path);
+      co_return co_await generate(conn, std::move(request), std::move(path_text), received_at,
+                                  endpoint);
+    }
+    if (path == "/health") {
+      if (method != http::verb::get) {
+        co_return co_await not_allowed();
+      }
+      co_return co_await send_response(*conn, http::status::ok, R"({"status":"ok"})", keep_alive);
+    }
+    if (path == "/v1/models") {
+      if (method != http::verb::get) {
+        co_return co_await not_allowed();
+      }
+      co_return co_await send_response(
+          *conn, http::status::ok,
+          R"({"object":"list","data":[{"id":"llmprobe-sim","object":"model","created":0,)"
+          R"("owned_by":"llmprobe-sim"}]})",
+          keep_alive);
+    }
+    if (path == "/sim/truth") {
+      if (method != http::verb::get) {
+        co_return co_await not_allowed();
+      }
+      const auto id = query_value(query, "id");
+      boost::json::array records;
+      {
+        std::lock_guard lock(truth_mutex);
+        for (const auto& truth : truths) {
+          if (!id || truth.request_id == *id) {
+            records.push_back(truth_to_json(truth));
+          }
+        }
+      }
+      co_return co_await send_response(*conn, http::status::ok, boost::json::serialize(records),
+                                       keep_alive);
+    }
+    if (path == "/sim/reset") {
+      if (method != http::verb::post) {
+        co_return co_await not_allowed();
+      }
+      {
+        std::lock_guard lock(truth_mutex);
+        truths.clear();
+      }
+      co_return co_await send_response(*conn, http::status::ok, "{}", keep_alive);
+    }
+    co_return co_await send_response(
+        *conn, http::status::not_found,
+        detail::error_body("no such path: " + std::string(path), "NotFoundError", 404), keep_alive);
+  }
+
+  // Commits the truth of one request however the request ends (finished, faulted, client gone,
+  // or the coroutine destroyed at shutdown).
+  struct TruthCommit {
+    Impl& impl;
+    RequestTruth truth;
+    ~TruthCommit() { impl.record(std::move(truth)); }
+  };
+
+  // Releases a concurrency slot when the request ends, however it ends.
+  struct SlotGuard {
+    Impl* impl = nullptr;
+    ~SlotGuard() {
+      if (impl != nullptr && !impl->io_stopped) {
+        impl->release_slot();
+      }
+    }
+  };
+
+  asio::awaitable<bool> generate(std::shared_ptr<Connection> conn,
+                                 http::request<http::string_body> request, std::string path,
+                                 SimClock::time_point received_at, detail::Endpoint endpoint) {
+    ++seen;
+    const auto number = ++next_request_number;
+    const bool keep_alive = request.keep_alive();
+    TruthCommit commit{*this, {}};
+    auto& truth = commit.truth;
+    truth.request_id = std::string(view(request["x-request-id"]));
+    if (truth.request_id.empty()) {
+      truth.request_id = "sim-" + std::to_string(number);
+    }
+    truth.path = std::move(path);
+    truth.received_at = received_at;
+    truth.started_at = received_at;
+
+    const detail::SimHeaders headers{view(request["x-sim-ttft"]), view(request["x-sim-itl"]),
+                                     view(request["x-sim-tokens-per-event"]),
+                                     view(request["x-sim-output-tokens"]),
+                                     view(request["x-sim-fault"])};
+    auto planned = detail::make_plan(endpoint, request.body(), headers, options);
+    if (auto* error = std::get_if<detail::PlanError>(&planned)) {
+      truth.status = error->status;
+      truth.fault = std::string(headers.fault.empty() ? options.fault : headers.fault);
+      const bool ok = co_await send_response(
+          *conn, static_cast<http::status>(error->status),
+          detail::error_body(error->message, "BadRequestError", error->status), keep_alive);
+      truth.completed = true;
+      co_return ok;
+    }
+    const auto& plan = std::get<detail::Plan>(planned);
+    truth.model = plan.model;
+    truth.fault = plan.fault_text;
+    truth.stream = plan.stream;
+    truth.prompt_tokens = plan.prompt_tokens;
+
+    if (plan.fault.kind == detail::FaultKind::status) {
+      truth.status = plan.fault.status;
+      const bool ok = co_await send_response(
+          *conn, static_cast<http::status>(plan.fault.status),
+          detail::error_body("simulated failure (fault " + plan.fault_text + ")",
+                             plan.fault.status < 500 ? "BadRequestError" : "InternalServerError",
+                             plan.fault.status),
+          keep_alive);
+      truth.completed = true;
+      co_return ok;
+    }
+
+    SlotGuard slot;
+    if (options.max_concurrency > 0) {
+      if (!co_await acquire_slot(conn)) {
+        co_return false;
+      }
+      slot.impl = this;
+    }
+    truth.started_at = SimClock::now();
+    const auto created = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    detail::EventBuilder events(plan, "sim" + std::to_string(number), created);
+    if (plan.stream) {
+      co_return co_await stream_events(*conn, plan, events, truth, keep_alive);
+    }
+    co_return co_await respond_whole(*conn, plan, events, truth, keep_alive);
+  }
+
+  asio::awaitable<bool> respond_whole(Connection& conn, const detail::Plan& plan,
+                                      detail::EventBuilder& events, RequestTruth& truth,
+                                      bool keep_alive) {
+    using detail::FaultKind;
+    if (plan.fault.kind == FaultKind::stall_before_first ||
+        plan.fault.kind == FaultKind::stall_after_first) {
+      co_await stall(conn);
+      truth.completed = !stopping;
+      co_return false;
+    }
+    auto deadline = truth.started_at + draw(plan.ttft);
+    for (int gap = 1; gap < plan.content_events(); ++gap) {
+      deadline += draw(plan.itl);
+    }
+    if (!co_await wait_until(conn, deadline)) {
+      co_return false;
+    }
+    if (plan.fault.kind == FaultKind::close_mid_stream) {
+      conn.close();
+      truth.completed = true;
+      co_return false;
+    }
+    const bool ok = co_await send_response(
+        conn, http::status::ok, events.full_response(plan.output_tokens, plan.finish_reason()),
+        keep_alive);
+    if (!conn.closing) {
+      truth.content_event_times.push_back(SimClock::now());
+      truth.tokens_per_content_event.push_back(plan.output_tokens);
+      truth.output_tokens = plan.output_tokens;
+      truth.usage_sent = true;
+      truth.completed = true;
+    }
+    co_return ok;
+  }
+
+  asio::awaitable<bool> stream_events(Connection& conn, const detail::Plan& plan,
+                                      detail::EventBuilder& events, RequestTruth& truth,
+                                      bool keep_alive) {
+    using detail::FaultKind;
+    const auto fault = plan.fault.kind;
+    std::string header =
+        "HTTP/1.1 200 OK\r\nServer: llmprobe-sim\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+    if (!keep_alive) {
+      header += "Connection: close\r\n";
+    }
+    header += "X-Request-Id: " + truth.request_id + "\r\n\r\n";
+    if (!co_await write_raw(conn, header)) {
+      co_return false;
+    }
+    if (plan.endpoint == detail::Endpoint::chat && options.role_chunk) {
+      if (!co_await write_chunk(conn, events.role_event())) {
+        co_return false;
+      }
+    }
+    if (fault == FaultKind::stall_before_first) {
+      co_await stall(conn);
+      truth.completed = !stopping;
+      co_return false;
+    }
+
+    const int total_events = plan.content_events();
+    const int events_before_close =
+        fault == FaultKind::close_mid_stream ? total_events / 2 : total_events;
+    auto deadline = truth.started_at + draw(plan.ttft);
+    for (int index = 0; index < total_events; ++index) {
+      if (index > 0) {
+        deadline += draw(plan.itl);  // absolute schedule: a late write does not shift the rest
+      }
+      if (index == events_before_close) {
+        conn.close();  // no terminating chunk: the client sees a truncated body
+        truth.completed = true;
+        co_return false;
+      }
+      if (!co_await wait_until(conn, deadline)) {
+        co_return false;
+      }
+      if (index == 0 && fault == FaultKind::long_line) {
+        if (!co_await write_chunk(conn, events.long_line_event(kLongLineBytes))) {
+          co_return false;
+        }
+      }
+      const bool last = index == total_events - 1;
+      const char* finish_reason =
+          last && fault != FaultKind::no_done ? plan.finish_reason() : nullptr;
+      const bool usage_here = last && fault == FaultKind::usage_on_last_choice;
+      const int tokens = plan.tokens_in_event(index);
+      if (!co_await write_chunk(conn, events.content_event(tokens, finish_reason, usage_here))) {
+        co_return false;
+      }
+      truth.content_event_times.push_back(SimClock::now());
+      truth.tokens_per_content_event.push_back(tokens);
+      truth.output_tokens += tokens;
+      truth.usage_sent = truth.usage_sent || usage_here;
+
+      if (index == 0 && fault == FaultKind::stall_after_first) {
+        co_await stall(conn);
+        truth.completed = !stopping;
+        co_return false;
+      }
+      if (index == 0 && fault == FaultKind::error_event) {
+        if (!co_await write_chunk(conn, events.error_event())) {
+          co_return false;
+        }
+        if (!co_await write_chunk(conn, events.done_event())) {
+          co_return false;
+        }
+        if (!co_await write_raw(conn, "0\r\n\r\n")) {
+          co_return false;
+        }
+        truth.completed = true;
+        co_return keep_alive;
+      }
+      if (index == 0 && fault == FaultKind::malformed_event) {
+        // An extra, broken event right after the first content event; the rest is normal.
+        if (!co_await write_chunk(conn, events.malformed_event())) {
+          co_return false;
+        }
+      }
+    }
+    if (plan.include_usage && fault != FaultKind::no_usage &&
+        fault != FaultKind::usage_on_last_choice) {
+      if (!co_await write_chunk(conn, events.usage_event())) {
+        co_return false;
+      }
+      truth.usage_sent = true;
+    }
+    if (fault != FaultKind::no_done) {
+      if (!co_await write_chunk(conn, events.done_event())) {
+        co_return false;
+      }
+    }
+    if (!co_await write_raw(conn, "0\r\n\r\n")) {
+      co_return false;
+    }
+    truth.completed = true;
+    co_return keep_alive;
+  }
+};
+
+Simulator::Simulator(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  if (impl_->options.tokens_per_event < 1 || impl_->options.natural_output_tokens < 1 ||
+      impl_->options.threads < 1 || impl_->options.max_concurrency < 0) {
+    throw std::invalid_argument(
+        "simulator options: tokens_per_event, natural_output_tokens and threads must be >= 1, "
+        "max_concurrency >= 0");
+  }
+  if (!detail::parse_fault(impl_->options.fault)) {
+    throw std::invalid_argument("simulator options: unknown fault '" + impl_->options.fault + "'");
+  }
+}
+
+Simulator::~Simulator() {
+  stop();
+}
+
+void Simulator::start() {
+  auto& impl = *impl_;
+  if (impl.started) {
+    return;
+  }
+  // Thousands of concurrent streams need more descriptors than the usual soft limit of 1024.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const auto where = impl.options.host + ":" + std::to_string(impl.options.port);
+  try {
+    const tcp::endpoint endpoint(asio::ip::make_address(impl.options.host), impl.options.port);
+    impl.acceptor.emplace(impl.connection_executor());
+    impl.acceptor->open(endpoint.protocol());
+    // A new simulator must bind the port a stopped one just used (TIME_WAIT sockets).
+    impl.acceptor->set_option(asio::socket_base::reuse_address(true));
+    impl.acceptor->bind(endpoint);
+    impl.acceptor->listen(asio::socket_base::max_listen_connections);
+    impl.bound_port = impl.acceptor->local_endpoint().port();
+  } catch (const std::exception& e) {
+    impl.acceptor.reset();
+    throw std::runtime_error("llmprobe-sim: cannot listen on " + where + ": " + e.what());
+  }
+  impl.started = true;
+  impl.accepting = true;
+  asio::co_spawn(impl.acceptor->get_executor(), impl.accept_loop(), log_exceptions("accept"));
+  for (int i = 0; i < impl.options.threads; ++i) {
+    impl.threads.emplace_back([&impl] {
+      try {
+        impl.io.run();
+      } catch (const std::exception& e) {
+        log_line(std::string("io thread: ") + e.what());
+      }
+    });
+  }
+}
+
+void Simulator::stop() {
+  auto& impl = *impl_;
+  if (!impl.started || impl.stopped) {
+    return;
+  }
+  impl.stopped = true;
+  impl.stopping = true;
+  asio::post(impl.acceptor->get_executor(), [&impl] {
+    beast::error_code ignored;
+    impl.acceptor->close(ignored);
+  });
+  {
+    std::unique_lock lock(impl.connections_mutex);
+    for (const auto& conn : impl.connections) {
+      asio::post(conn->stream.get_executor(), [conn] { conn->close(); });
+    }
+    // Give sessions a bounded time to record their truth and finish.
+    impl.connections_done.wait_for(lock, kStopGracePeriod,
+                                   [&] { return impl.connections.empty() && !impl.accepting; });
+  }
+  impl.io_stopped = true;
+  impl.io.stop();
+  for (auto& thread : impl.threads) {
+    thread.join();
+  }
+  impl.threads.clear();
+  {
+    // Sockets must go before the io_context they belong to.
+    std::lock_guard lock(impl.queue_mutex);
+    impl.waiters.clear();
+  }
+  std::lock_guard lock(impl.connections_mutex);
+  impl.connections.clear();
+}
+
+std::uint16_t Simulator::port() const {
+  return impl_->bound_port;
+}
+
+std::vector<RequestTruth> Simulator::truth() const {
+  std::lock_guard lock(impl_->truth_mutex);
+  return {impl_->truths.begin(), impl_->truths.end()};
+}
+
+std::optional<RequestTruth> Simulator::truth_for(const std::string& request_id) const {
+  std::lock_guard lock(impl_->truth_mutex);
+  for (auto it = impl_->truths.rbegin(); it != impl_->truths.rend(); ++it) {
+    if (it->request_id == request_id) {
+      return *it;
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t Simulator::requests_seen() const {
+  return impl_->seen;
+}
+
+void Simulator::clear_truth() {
+  std::lock_guard lock(impl_->truth_mutex);
+  impl_->truths.clear();
+}
+
+}  // namespace llmprobe::sim
