@@ -21,6 +21,7 @@
 #include "llmprobe/runner.hpp"
 #include "llmprobe/scheduler.hpp"
 #include "llmprobe/web_server.hpp"
+#include "log_exceptions.hpp"
 
 namespace llmprobe {
 

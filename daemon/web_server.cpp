@@ -27,6 +27,8 @@
 #include <string_view>
 #include <utility>
 
+#include "log_exceptions.hpp"
+
 namespace llmprobe {
 namespace {
 
@@ -89,21 +91,6 @@ struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
 };
-
-// A co_spawn completion handler that logs what escaped a coroutine instead of losing it.
-auto log_exceptions(std::string what) {
-  return [what = std::move(what)](std::exception_ptr error) {
-    if (!error)
-      return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      spdlog::error("web server: {} failed: {}", what, e.what());
-    } catch (...) {
-      spdlog::error("web server: {} failed with an unknown exception", what);
-    }
-  };
-}
 
 http::response<http::string_body> make_response(const WebResponse& response, unsigned version,
                                                 bool keep_alive, bool head) {
@@ -230,7 +217,7 @@ asio::awaitable<void> WebServer::Impl::accept_loop(std::shared_ptr<Impl> self) {
     auto connection = std::make_shared<Connection>(std::move(socket));
     self->connections.emplace(id, connection);
     asio::co_spawn(self->io, session(self, id, std::move(connection)),
-                   log_exceptions("connection"));
+                   log_exceptions("web server: connection"));
   }
 }
 
@@ -348,7 +335,7 @@ void WebServer::Impl::stop() {
 WebServer::WebServer(asio::io_context& io, Options options, WebHandler handler)
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {
   impl_->listen();
-  asio::co_spawn(io, Impl::accept_loop(impl_), log_exceptions("accept loop"));
+  asio::co_spawn(io, Impl::accept_loop(impl_), log_exceptions("web server: accept loop"));
 }
 
 WebServer::~WebServer() {

@@ -99,8 +99,8 @@ TEST(Daemon, MeasuresExactlyWhatTheSimulatorDid) {
 
     // Against the configured behaviour: TTFT 200 ms, ITL 20 ms per event, 64 tokens.
     EXPECT_NEAR(ms(*m.ttft), 200.0, 2.0 * kSlowdown)
-        << "request delivery " << ms(truth->received_at - result.record.start)
-        << " ms, queue " << ms(truth->started_at - truth->received_at) << " ms, simulator TTFT "
+        << "request delivery " << ms(truth->received_at - result.record.start) << " ms, queue "
+        << ms(truth->started_at - truth->received_at) << " ms, simulator TTFT "
         << ms(truth->content_event_times.front() - truth->started_at) << " ms";
     EXPECT_EQ(m.output_tokens, 64u);
     EXPECT_FALSE(m.output_tokens_estimated);
