@@ -202,6 +202,24 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
         m.output_tokens, m.output_tokens_estimated ? " (estimated)" : "");
   }
 
+  // The first SIGINT/SIGTERM starts a graceful stop; a second one aborts in-flight requests at
+  // once.
+  void wait_for_signal() {
+    signals->async_wait([weak = weak_from_this()](boost::system::error_code ec, int signal) {
+      auto self = weak.lock();
+      if (ec || !self)
+        return;
+      spdlog::info("received signal {}", signal);
+      if (self->stopping) {
+        spdlog::warn("second signal: aborting {} request(s) now", self->in_flight);
+        self->runner.abort_all();
+      } else {
+        self->begin_shutdown();
+      }
+      self->wait_for_signal();
+    });
+  }
+
   void begin_shutdown() {
     if (stopping)
       return;
@@ -209,8 +227,6 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
     spdlog::info("stopping: {} request(s) in flight, grace {}s", in_flight,
                  to_seconds(config->global.shutdown_grace));
     timer.cancel();
-    if (signals)
-      signals->cancel();
     if (in_flight == 0) {
       finish_shutdown();
       return;
@@ -226,6 +242,11 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
 
   void finish_shutdown() {
     grace_timer.cancel();
+    if (signals) {
+      boost::system::error_code ignored;
+      signals->clear(ignored);   // back to the default action: a late signal ends the process
+      signals->cancel(ignored);  // the pending wait would keep io.run() from returning
+    }
     web->stop();
   }
 };
@@ -243,12 +264,7 @@ int Daemon::run() {
   Impl& impl = *impl_;
   if (impl.options.handle_signals) {
     impl.signals.emplace(impl.io, SIGINT, SIGTERM);
-    impl.signals->async_wait([self = impl_](boost::system::error_code ec, int signal) {
-      if (ec)
-        return;
-      spdlog::info("received signal {}", signal);
-      self->begin_shutdown();
-    });
+    impl.wait_for_signal();
   }
   spdlog::info("llmprobe {} listening on {} (port {}), probing {} target(s) x workload(s) from {}",
                build_info().version, impl.options.listen_address, impl.web->port(),
@@ -260,7 +276,12 @@ int Daemon::run() {
 }
 
 void Daemon::stop() {
-  asio::post(impl_->io, [self = impl_] { self->begin_shutdown(); });
+  // A weak reference: a handler that never runs (stop() after run() returned) must not keep the
+  // Impl, which owns the io_context holding the handler, alive forever.
+  asio::post(impl_->io, [weak = std::weak_ptr<Impl>(impl_)] {
+    if (auto self = weak.lock())
+      self->begin_shutdown();
+  });
 }
 
 std::uint16_t Daemon::web_port() const {

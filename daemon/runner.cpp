@@ -4,22 +4,28 @@
 // connection is never reused).
 #include "llmprobe/runner.hpp"
 
+#include <netdb.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <functional>
+#include <cstring>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "llmprobe/api/flavor.hpp"
 #include "llmprobe/stream_recorder.hpp"
@@ -40,6 +46,7 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 constexpr std::size_t kReadBufferLimit = 1024 * 1024;
 constexpr std::size_t kErrorBodyLimit = 4 * 1024;
+constexpr std::size_t kDetailLimit = 600;
 
 #ifndef LLMPROBE_VERSION
 #define LLMPROBE_VERSION "dev"
@@ -81,34 +88,62 @@ Deadline earliest(Deadline a, Deadline b) {
   return a.at <= b.at ? a : b;
 }
 
-// Resolves with a deadline that holds even while getaddrinfo blocks on its worker thread: the
-// coroutine waits on a timer that the resolve completion cancels, and state shared with the
-// completion handler keeps everything alive until the lookup finally returns.
-asio::awaitable<std::pair<error_code, tcp::resolver::results_type>> resolve_with_deadline(
-    asio::any_io_executor executor, std::string host, std::string port, TimePoint deadline) {
-  struct State {
-    explicit State(asio::any_io_executor ex) : resolver(ex), timer(ex) {}
-    tcp::resolver resolver;
-    asio::steady_timer timer;
-    bool done = false;
-    error_code ec;
-    tcp::resolver::results_type results;
-  };
-  auto state = std::make_shared<State>(executor);
-  state->timer.expires_at(deadline);
-  state->resolver.async_resolve(host, port,
-                                [state](error_code ec, tcp::resolver::results_type results) {
-                                  state->done = true;
-                                  state->ec = ec;
-                                  state->results = std::move(results);
-                                  state->timer.cancel();
-                                });
-  co_await state->timer.async_wait(kNoThrow);
-  if (!state->done) {
-    state->resolver.cancel();
-    co_return std::pair{error_code(asio::error::timed_out), tcp::resolver::results_type{}};
-  }
-  co_return std::pair{state->ec, state->results};
+// One name lookup. It runs getaddrinfo on a thread of its own: Asio's resolver runs every lookup
+// of an io_context on a single worker thread, so one hung nameserver would make every other
+// target fail with `dns`. The coroutine waits on `timer`, which the answer cancels (posted to the
+// io thread) or which expires at the connect deadline. The lookup thread posts only while the
+// coroutine still waits, so it never touches an executor that may be gone; a lookup abandoned at
+// its deadline finishes on its own and frees its state.
+struct Lookup {
+  explicit Lookup(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;  // used on the io thread only
+  std::mutex mutex;          // guards the fields below
+  bool abandoned = false;
+  bool done = false;
+  std::string error;
+  std::vector<tcp::endpoint> endpoints;
+};
+
+// Bounds the threads a run of hung lookups can pile up (each lasts the resolver's own timeout).
+std::atomic<int> lookups_in_progress{0};
+constexpr int kMaxLookupsInProgress = 64;
+
+void start_lookup(const std::shared_ptr<Lookup>& lookup, asio::any_io_executor executor,
+                  std::string host, std::uint16_t port) {
+  ++lookups_in_progress;
+  std::thread([lookup, executor = std::move(executor), host = std::move(host), port] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    std::vector<tcp::endpoint> endpoints;
+    for (addrinfo* ai = found; rc == 0 && ai != nullptr; ai = ai->ai_next) {
+      if (ai->ai_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
+        endpoints.emplace_back(asio::ip::address_v4(ntohl(in->sin_addr.s_addr)), port);
+      } else if (ai->ai_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
+        asio::ip::address_v6::bytes_type bytes;
+        std::memcpy(bytes.data(), in6->sin6_addr.s6_addr, bytes.size());
+        endpoints.emplace_back(asio::ip::address_v6(bytes, in6->sin6_scope_id), port);
+      }
+    }
+    if (found != nullptr)
+      ::freeaddrinfo(found);
+    {
+      std::lock_guard lock(lookup->mutex);
+      lookup->done = true;
+      if (rc != 0)
+        lookup->error = ::gai_strerror(rc);
+      else if (endpoints.empty())
+        lookup->error = "no IPv4 or IPv6 address";
+      lookup->endpoints = std::move(endpoints);
+      if (!lookup->abandoned)
+        asio::post(executor, [lookup] { lookup->timer.cancel(); });
+    }
+    --lookups_in_progress;
+  }).detach();
 }
 
 std::string tls_error_detail(SSL* ssl_handle, const error_code& ec) {
@@ -148,41 +183,98 @@ struct ProbeRunner::Impl {
                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   }
 
-  asio::any_io_executor executor;
-  const ClockSource& clock;
-  ssl::context tls{ssl::context::tls_client};
-  std::unordered_map<std::uint64_t, std::function<void()>> aborts;
-  std::uint64_t next_abort_id = 0;
-
-  // Registers a way to close the in-flight connection; unregistered when the guard dies.
-  class AbortGuard {
-   public:
-    AbortGuard(Impl& impl, std::function<void()> abort) : impl_(impl), id_(impl.next_abort_id++) {
-      impl_.aborts.emplace(id_, std::move(abort));
+  // What abort_all needs to stop one run at whatever phase it is in.
+  struct RunControl {
+    bool aborted = false;
+    asio::steady_timer* waiting = nullptr;    // the lookup being waited for
+    beast::tcp_stream* connection = nullptr;  // the open connection
+    void abort() {
+      aborted = true;
+      if (waiting != nullptr)
+        waiting->cancel();
+      if (connection != nullptr) {
+        error_code ignored;
+        connection->socket().close(ignored);
+      }
     }
-    ~AbortGuard() { impl_.aborts.erase(id_); }
-    AbortGuard(const AbortGuard&) = delete;
-    AbortGuard& operator=(const AbortGuard&) = delete;
+  };
+
+  // Registers a run for abort_all for as long as it lives.
+  class Registration {
+   public:
+    Registration(Impl& impl, RunControl& control) : impl_(impl), id_(impl.next_run_id++) {
+      impl_.runs.emplace(id_, &control);
+    }
+    ~Registration() { impl_.runs.erase(id_); }
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
 
    private:
     Impl& impl_;
     std::uint64_t id_;
   };
 
+  asio::any_io_executor executor;
+  const ClockSource& clock;
+  ssl::context tls{ssl::context::tls_client};
+  std::unordered_map<std::uint64_t, RunControl*> runs;
+  std::uint64_t next_run_id = 0;
+
+  asio::awaitable<std::vector<tcp::endpoint>> resolve(const Target& target, TimePoint deadline,
+                                                      RunControl& control, StreamRecord& record);
+  asio::awaitable<void> run_phases(const ProbeSpec& spec, std::string body, StreamRecord& record,
+                                   RunControl& control, TimePoint total_deadline,
+                                   TimePoint connect_deadline);
+
   template <class Stream>
   asio::awaitable<void> exchange(Stream& stream, const ProbeSpec& spec, std::string body,
-                                 StreamRecord& record, TimePoint total_deadline);
+                                 StreamRecord& record, TimePoint total_deadline,
+                                 const RunControl& control);
 };
 
 namespace {
 
-// Maps a read/write failure after the request started to its reason.
-ErrorReason reason_for_io_error(const error_code& ec, const Deadline& deadline) {
+// Maps a read/write failure to its reason: the governing deadline's on timeout, `canceled` on
+// abort, else `fallback` (connect_error before the response started, truncated after).
+ErrorReason reason_for_io_error(const error_code& ec, const Deadline& deadline,
+                                ErrorReason fallback) {
   if (ec == beast::error::timeout)
     return deadline.reason;
   if (ec == asio::error::operation_aborted)
     return ErrorReason::canceled;
-  return ErrorReason::connect_error;
+  return fallback;
+}
+
+// Makes a failure text safe for logs and pages: the API key and secret-looking header values are
+// replaced (also a key cut off at the end of a truncated text), control characters become spaces,
+// and the result is at most kDetailLimit bytes.
+std::string sanitize_detail(std::string text, const Target& target) {
+  std::vector<std::string_view> secrets;
+  if (!target.api_key.empty())
+    secrets.push_back(target.api_key.reveal());
+  for (const auto& [name, value] : target.headers) {
+    // Short values (a timeout, a flag) are not credentials and would only garble the text.
+    if (value.size() >= 8)
+      secrets.push_back(value);
+  }
+  for (std::string_view secret : secrets) {
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at))
+      text.replace(at, secret.size(), "<redacted>");
+    // A secret cut off by an earlier truncation: redact any tail that starts it.
+    for (std::size_t len = std::min(secret.size() - 1, text.size()); len >= 4; --len) {
+      if (text.compare(text.size() - len, len, secret.substr(0, len)) == 0) {
+        text.replace(text.size() - len, len, "<redacted>");
+        break;
+      }
+    }
+  }
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = ' ';
+  }
+  if (text.size() > kDetailLimit)
+    text.resize(kDetailLimit);
+  return text;
 }
 
 }  // namespace
@@ -190,7 +282,8 @@ ErrorReason reason_for_io_error(const error_code& ec, const Deadline& deadline) 
 template <class Stream>
 asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpec& spec,
                                                   std::string body, StreamRecord& record,
-                                                  TimePoint total_deadline) {
+                                                  TimePoint total_deadline,
+                                                  const RunControl& control) {
   const Target& target = *spec.target;
   auto& lowest = beast::get_lowest_layer(stream);
 
@@ -212,8 +305,9 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
   request.prepare_payload();
 
   const Deadline total{total_deadline, ErrorReason::total_timeout};
-  auto fail = [&record](ErrorReason reason, std::string detail) {
-    record.error = reason;
+  // Once aborted, whatever error the closed socket produced means `canceled`.
+  auto fail = [&record, &control](ErrorReason reason, std::string detail) {
+    record.error = control.aborted ? ErrorReason::canceled : reason;
     record.error_detail = std::move(detail);
   };
 
@@ -222,7 +316,8 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
       total, {record.start + target.timeouts.first_token, ErrorReason::first_token_timeout});
   lowest.expires_at(first_token.at);
   if (auto [ec, n] = co_await http::async_write(stream, request, kNoThrow); ec) {
-    fail(reason_for_io_error(ec, first_token), "sending the request: " + ec.message());
+    fail(reason_for_io_error(ec, first_token, ErrorReason::connect_error),
+         "sending the request: " + ec.message());
     co_return;
   }
 
@@ -234,11 +329,14 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
   lowest.expires_at(first_token.at);
   if (auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow); ec) {
     if (ec == beast::error::timeout || ec == asio::error::operation_aborted) {
-      fail(reason_for_io_error(ec, first_token),
+      fail(reason_for_io_error(ec, first_token, ErrorReason::connect_error),
            "waiting for the response header: " + ec.message());
     } else if (ec == http::error::header_limit) {
       fail(ErrorReason::too_large,
            "response header over " + std::to_string(kHeaderLimit) + " bytes");
+    } else if (ec == http::error::body_limit) {
+      fail(ErrorReason::too_large, "announced Content-Length over max_response_bytes (" +
+                                       std::to_string(target.max_response_bytes) + ")");
     } else if (is_end_of_stream(ec)) {
       fail(ErrorReason::connect_error, "connection closed before the response: " + ec.message());
     } else {
@@ -252,24 +350,21 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
 
   const bool ok_status = record.http_status >= 200 && record.http_status < 300;
   if (!ok_status) {
-    // Keep a little of the error body for the log; it is the server's explanation.
+    // Keep the start of the error body for the log: it is the server's explanation. Raw bytes
+    // (with any chunk framing) from what came with the header plus at most one more read, so an
+    // error body of any announced size costs at most kErrorBodyLimit.
     std::string detail = "HTTP " + std::to_string(record.http_status);
-    parser.body_limit(kErrorBodyLimit);
-    lowest.expires_at(std::min(total.at, read_at + target.timeouts.idle));
-    // Whatever arrived in time is enough: the status already decided the outcome.
-    (void)co_await http::async_read(stream, buffer, parser, kNoThrow);
-    if (!parser.get().body().empty()) {
-      std::string text = parser.get().body().substr(0, 512);
-      std::replace_if(
-          text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-      // Some servers echo the rejected key back; it must not reach the log.
-      if (const std::string& key = target.api_key.reveal(); !key.empty()) {
-        for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at)) {
-          text.replace(at, key.size(), "<redacted>");
-        }
-      }
-      detail += ": " + text;
+    if (buffer.size() < kErrorBodyLimit) {
+      lowest.expires_at(std::min(total.at, read_at + target.timeouts.idle));
+      auto [ec, n] = co_await stream.async_read_some(
+          buffer.prepare(kErrorBodyLimit - buffer.size()), kNoThrow);
+      buffer.commit(n);
     }
+    const auto bytes = buffer.cdata();
+    const std::string_view text(static_cast<const char*>(bytes.data()),
+                                std::min(bytes.size(), kErrorBodyLimit));
+    if (!text.empty())
+      detail += ": " + std::string(text);
     fail(reason_for_http_status(record.http_status), std::move(detail));
     co_return;
   }
@@ -324,6 +419,12 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
         recorder.has_content()
             ? earliest(total, {read_at + target.timeouts.idle, ErrorReason::idle_timeout})
             : first_token;
+    if (buffer.size() + kReadChunk > kReadBufferLimit) {
+      // The parser holds on to a chunk-size line or header it cannot finish: not HTTP we accept.
+      fail(ErrorReason::protocol,
+           "HTTP framing line over " + std::to_string(kReadBufferLimit - kReadChunk) + " bytes");
+      break;
+    }
     lowest.expires_at(deadline.at);
     auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
     read_at = clock.now();
@@ -339,7 +440,8 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
       parser.put_eof(eof_ec);
       state = recorder.on_end_of_body();
     } else {
-      fail(reason_for_io_error(ec, deadline), "reading the stream: " + ec.message());
+      fail(reason_for_io_error(ec, deadline, ErrorReason::truncated),
+           "reading the stream: " + ec.message());
       state = State::failed;
     }
   }
@@ -351,16 +453,48 @@ ProbeRunner::ProbeRunner(asio::any_io_executor executor, const ClockSource& cloc
 ProbeRunner::~ProbeRunner() = default;
 
 void ProbeRunner::abort_all() {
-  // Copy first: an abort may complete synchronously and unregister itself.
-  std::vector<std::function<void()>> aborts;
-  for (const auto& [id, abort] : impl_->aborts)
-    aborts.push_back(abort);
-  for (auto& abort : aborts)
-    abort();
+  for (const auto& [id, control] : impl_->runs)
+    control->abort();
 }
 
 std::size_t ProbeRunner::in_flight() const {
-  return impl_->aborts.size();
+  return impl_->runs.size();
+}
+
+asio::awaitable<std::vector<tcp::endpoint>> ProbeRunner::Impl::resolve(const Target& target,
+                                                                       TimePoint deadline,
+                                                                       RunControl& control,
+                                                                       StreamRecord& record) {
+  const std::string& host = target.endpoint.host;
+  error_code ec;
+  const asio::ip::address literal = asio::ip::make_address(host, ec);
+  if (!ec)
+    co_return std::vector<tcp::endpoint>{{literal, target.endpoint.port}};
+  if (lookups_in_progress.load() >= kMaxLookupsInProgress) {
+    record.error = ErrorReason::dns;
+    record.error_detail = "resolving " + host + ": too many lookups still waiting for an answer";
+    co_return std::vector<tcp::endpoint>{};
+  }
+  auto lookup = std::make_shared<Lookup>(executor);
+  lookup->timer.expires_at(deadline);
+  start_lookup(lookup, executor, host, target.endpoint.port);
+  control.waiting = &lookup->timer;
+  co_await lookup->timer.async_wait(kNoThrow);
+  control.waiting = nullptr;
+  std::lock_guard lock(lookup->mutex);
+  if (control.aborted) {
+    lookup->abandoned = true;
+    record.error = ErrorReason::canceled;
+    record.error_detail = "resolving " + host + ": canceled";
+  } else if (!lookup->done) {
+    lookup->abandoned = true;
+    record.error = ErrorReason::dns;
+    record.error_detail = "resolving " + host + ": no answer within timeouts.connect";
+  } else if (!lookup->error.empty()) {
+    record.error = ErrorReason::dns;
+    record.error_detail = "resolving " + host + ": " + lookup->error;
+  }
+  co_return record.error ? std::vector<tcp::endpoint>{} : lookup->endpoints;
 }
 
 asio::awaitable<StreamRecord> ProbeRunner::run(ProbeSpec spec) {
@@ -375,11 +509,6 @@ asio::awaitable<StreamRecord> ProbeRunner::run(ProbeSpec spec) {
   const TimePoint total_deadline = record.begin + target.timeouts.total;
   const TimePoint connect_deadline =
       std::min(total_deadline, record.begin + target.timeouts.connect);
-  auto fail = [&record](ErrorReason reason, std::string detail) {
-    record.error = reason;
-    record.error_detail = std::move(detail);
-  };
-
   ProbeRequest request;
   request.model = target.model;
   request.prompt = build_prompt(workload, spec.request_id);
@@ -388,57 +517,80 @@ asio::awaitable<StreamRecord> ProbeRunner::run(ProbeSpec spec) {
   request.extra_body = &workload.extra_body;
   std::string body = adapter_for(target.api).encode_request(request);
 
-  auto [resolve_ec, endpoints] = co_await resolve_with_deadline(
-      impl->executor, target.endpoint.host, std::to_string(target.endpoint.port), connect_deadline);
-  if (resolve_ec) {
-    fail(ErrorReason::dns, "resolving " + target.endpoint.host + ": " + resolve_ec.message());
-    co_return record;
-  }
+  Impl::RunControl control;
+  const Impl::Registration registration(*impl, control);
+  co_await impl->run_phases(spec, std::move(body), record, control, total_deadline,
+                            connect_deadline);
+  if (control.aborted && record.error)
+    record.error = ErrorReason::canceled;
+  record.error_detail = sanitize_detail(std::move(record.error_detail), target);
+  co_return record;
+}
 
-  beast::tcp_stream tcp_stream(impl->executor);
-  // The connection to close on abort; it moves into the TLS stream below.
-  beast::tcp_stream* connection = &tcp_stream;
-  Impl::AbortGuard guard(*impl, [&connection] { connection->socket().close(); });
+asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, std::string body,
+                                                    StreamRecord& record, RunControl& control,
+                                                    TimePoint total_deadline,
+                                                    TimePoint connect_deadline) {
+  const Target& target = *spec.target;
+  auto fail = [&record](ErrorReason reason, std::string detail) {
+    record.error = reason;
+    record.error_detail = std::move(detail);
+  };
+
+  const std::vector<tcp::endpoint> endpoints =
+      co_await resolve(target, connect_deadline, control, record);
+  if (record.error)
+    co_return;
+
+  beast::tcp_stream tcp_stream(executor);
+  // The connection abort_all closes; it moves into the TLS stream below.
+  control.connection = &tcp_stream;
+  struct Forget {
+    RunControl& control;
+    ~Forget() { control.connection = nullptr; }
+  } forget{control};
   tcp_stream.expires_at(connect_deadline);
   if (auto [ec, endpoint] = co_await tcp_stream.async_connect(endpoints, kNoThrow); ec) {
     if (ec == beast::error::timeout) {
       fail(ErrorReason::connect_timeout, "connecting: no answer within timeouts.connect");
     } else if (ec == asio::error::connection_refused) {
       fail(ErrorReason::connect_refused, "connecting: " + ec.message());
-    } else if (ec == asio::error::operation_aborted) {
-      fail(ErrorReason::canceled, "connecting: canceled");
     } else {
       fail(ErrorReason::connect_error, "connecting: " + ec.message());
     }
-    co_return record;
+    co_return;
   }
-  tcp_stream.socket().set_option(tcp::no_delay(true));
+  if (control.aborted) {
+    fail(ErrorReason::canceled, "canceled after connecting");
+    co_return;
+  }
+  error_code ignored;
+  tcp_stream.socket().set_option(tcp::no_delay(true), ignored);
 
   if (!target.endpoint.tls) {
-    co_await impl->exchange(tcp_stream, spec, std::move(body), record, total_deadline);
-    co_return record;
+    co_await exchange(tcp_stream, spec, std::move(body), record, total_deadline, control);
+    co_return;
   }
 
-  beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(tcp_stream), impl->tls);
-  connection = &beast::get_lowest_layer(tls_stream);
+  beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(tcp_stream), tls);
+  control.connection = &beast::get_lowest_layer(tls_stream);
   if (!is_ip_literal(target.endpoint.host)) {
     // SNI: name-based virtual hosts (and most proxies) need it to pick the certificate.
     SSL_set_tlsext_host_name(tls_stream.native_handle(), target.endpoint.host.c_str());
   }
   tls_stream.set_verify_callback(ssl::host_name_verification(target.endpoint.host));
-  connection->expires_at(connect_deadline);
+  control.connection->expires_at(connect_deadline);
   if (auto [ec] = co_await tls_stream.async_handshake(ssl::stream_base::client, kNoThrow); ec) {
-    if (ec == beast::error::timeout) {
-      fail(ErrorReason::connect_timeout, "TLS handshake: no answer within timeouts.connect");
-    } else if (ec == asio::error::operation_aborted) {
+    if (control.aborted || ec == asio::error::operation_aborted) {
       fail(ErrorReason::canceled, "TLS handshake: canceled");
+    } else if (ec == beast::error::timeout) {
+      fail(ErrorReason::connect_timeout, "TLS handshake: no answer within timeouts.connect");
     } else {
       fail(ErrorReason::tls, tls_error_detail(tls_stream.native_handle(), ec));
     }
-    co_return record;
+    co_return;
   }
-  co_await impl->exchange(tls_stream, spec, std::move(body), record, total_deadline);
-  co_return record;
+  co_await exchange(tls_stream, spec, std::move(body), record, total_deadline, control);
 }
 
 }  // namespace llmprobe
