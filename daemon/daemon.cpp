@@ -110,6 +110,7 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t next_request = 0;
   std::size_t in_flight = 0;
   bool stopping = false;
+  bool shut_down = false;  // finish_shutdown ran: nothing may start new work
   std::vector<SchedulerCore::Action> actions;
 
   std::string next_request_id() { return request_id_prefix + "-" + std::to_string(next_request++); }
@@ -216,7 +217,9 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
       } else {
         self->begin_shutdown();
       }
-      self->wait_for_signal();
+      // Once shut down, a pending wait would keep io.run() from ever returning.
+      if (!self->shut_down)
+        self->wait_for_signal();
     });
   }
 
@@ -241,6 +244,7 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void finish_shutdown() {
+    shut_down = true;
     grace_timer.cancel();
     if (signals) {
       boost::system::error_code ignored;

@@ -234,16 +234,57 @@ struct ProbeRunner::Impl {
 
 namespace {
 
-// Maps a read/write failure to its reason: the governing deadline's on timeout, `canceled` on
-// abort, else `fallback` (connect_error before the response started, truncated after).
-ErrorReason reason_for_io_error(const error_code& ec, const Deadline& deadline,
-                                ErrorReason fallback) {
-  if (ec == beast::error::timeout)
-    return deadline.reason;
-  if (ec == asio::error::operation_aborted)
-    return ErrorReason::canceled;
-  return fallback;
-}
+// The deadline of one request after it is connected. Beast's per-operation expiry would re-arm a
+// timer (and often the reactor's timerfd) on every read; at hundreds of streams that cost shows
+// up as client lateness. Instead each read only moves `deadline_`: the timer re-arms lazily when
+// it wakes before the deadline, and at once only when the deadline moves earlier. When the
+// deadline passes it closes the socket, so the pending operation fails and the run reports the
+// deadline's reason. Single-threaded, like the runner.
+class Watchdog : public std::enable_shared_from_this<Watchdog> {
+ public:
+  Watchdog(asio::any_io_executor executor, beast::tcp_stream& connection)
+      : timer_(std::move(executor)), connection_(&connection) {}
+
+  void set(Deadline deadline) {
+    deadline_ = deadline;
+    if (!armed_ || deadline.at < armed_at_)
+      arm();
+  }
+  // The request is over: never touch the connection again.
+  void finish() {
+    connection_ = nullptr;
+    timer_.cancel();
+  }
+  bool fired() const { return fired_; }
+  ErrorReason reason() const { return deadline_.reason; }
+
+ private:
+  void arm() {
+    armed_ = true;
+    armed_at_ = deadline_.at;
+    timer_.expires_at(armed_at_);
+    timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_wake(ec); });
+  }
+  void on_wake(error_code ec) {
+    if (ec || connection_ == nullptr)
+      return;  // re-armed or finished meanwhile
+    armed_ = false;
+    if (SteadyClock::now() < deadline_.at) {
+      arm();
+      return;
+    }
+    fired_ = true;
+    error_code ignored;
+    connection_->socket().close(ignored);
+  }
+
+  asio::steady_timer timer_;
+  beast::tcp_stream* connection_;
+  Deadline deadline_{TimePoint::max(), ErrorReason::total_timeout};
+  TimePoint armed_at_{};
+  bool armed_ = false;
+  bool fired_ = false;
+};
 
 // Makes a failure text safe for logs and pages: the API key and secret-looking header values are
 // replaced (also a key cut off at the end of a truncated text), control characters become spaces,
@@ -286,6 +327,12 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
                                                   const RunControl& control) {
   const Target& target = *spec.target;
   auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_never();  // the watchdog keeps the deadlines from here on
+  const auto watchdog = std::make_shared<Watchdog>(executor, lowest);
+  struct FinishWatchdog {
+    Watchdog& dog;
+    ~FinishWatchdog() { dog.finish(); }
+  } finish_watchdog{*watchdog};
 
   http::request<http::string_body> request{
       http::verb::post, target.endpoint.base_path + std::string(adapter_for(target.api).path()),
@@ -305,19 +352,20 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
   request.prepare_payload();
 
   const Deadline total{total_deadline, ErrorReason::total_timeout};
-  // Once aborted, whatever error the closed socket produced means `canceled`.
-  auto fail = [&record, &control](ErrorReason reason, std::string detail) {
-    record.error = control.aborted ? ErrorReason::canceled : reason;
+  // Once aborted or past a deadline, whatever error the closed socket produced means that.
+  auto fail = [&record, &control, &watchdog](ErrorReason reason, std::string detail) {
+    record.error = control.aborted     ? ErrorReason::canceled
+                   : watchdog->fired() ? watchdog->reason()
+                                       : reason;
     record.error_detail = std::move(detail);
   };
 
   record.start = clock.now();
   const Deadline first_token = earliest(
       total, {record.start + target.timeouts.first_token, ErrorReason::first_token_timeout});
-  lowest.expires_at(first_token.at);
+  watchdog->set(first_token);
   if (auto [ec, n] = co_await http::async_write(stream, request, kNoThrow); ec) {
-    fail(reason_for_io_error(ec, first_token, ErrorReason::connect_error),
-         "sending the request: " + ec.message());
+    fail(ErrorReason::connect_error, "sending the request: " + ec.message());
     co_return;
   }
 
@@ -326,11 +374,9 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
   parser.body_limit(target.max_response_bytes);
   beast::flat_buffer buffer(kReadBufferLimit);
 
-  lowest.expires_at(first_token.at);
   if (auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow); ec) {
-    if (ec == beast::error::timeout || ec == asio::error::operation_aborted) {
-      fail(reason_for_io_error(ec, first_token, ErrorReason::connect_error),
-           "waiting for the response header: " + ec.message());
+    if (watchdog->fired() || control.aborted) {
+      fail(ErrorReason::connect_error, "waiting for the response header: " + ec.message());
     } else if (ec == http::error::header_limit) {
       fail(ErrorReason::too_large,
            "response header over " + std::to_string(kHeaderLimit) + " bytes");
@@ -355,7 +401,7 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     // error body of any announced size costs at most kErrorBodyLimit.
     std::string detail = "HTTP " + std::to_string(record.http_status);
     if (buffer.size() < kErrorBodyLimit) {
-      lowest.expires_at(std::min(total.at, read_at + target.timeouts.idle));
+      watchdog->set(earliest(total, {read_at + target.timeouts.idle, ErrorReason::idle_timeout}));
       auto [ec, n] = co_await stream.async_read_some(
           buffer.prepare(kErrorBodyLimit - buffer.size()), kNoThrow);
       buffer.commit(n);
@@ -425,7 +471,7 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
            "HTTP framing line over " + std::to_string(kReadBufferLimit - kReadChunk) + " bytes");
       break;
     }
-    lowest.expires_at(deadline.at);
+    watchdog->set(deadline);
     auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
     read_at = clock.now();
     buffer.commit(n);
@@ -440,8 +486,7 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
       parser.put_eof(eof_ec);
       state = recorder.on_end_of_body();
     } else {
-      fail(reason_for_io_error(ec, deadline, ErrorReason::truncated),
-           "reading the stream: " + ec.message());
+      fail(ErrorReason::truncated, "reading the stream: " + ec.message());
       state = State::failed;
     }
   }

@@ -10,7 +10,6 @@
 //   client_bench [--levels 1,64,512,2048] [--tokens 64] [--ttft-ms 100] [--itl-ms 20]
 //                [--idle-seconds 40]
 #include <sched.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -40,7 +39,6 @@
 #include <vector>
 
 #include "llmprobe/config.hpp"
-#include "llmprobe/daemon.hpp"
 #include "llmprobe/measurement.hpp"
 #include "llmprobe/runner.hpp"
 #include "simulator.hpp"
@@ -267,30 +265,42 @@ void accuracy_level(int streams, const Args& args, std::uint16_t port) {
   std::fflush(stdout);
 }
 
+// The real llmprobe binary (next to this one) in a fresh process, so its RSS is its own.
 void idle_daemon(const Args& args, std::uint16_t port) {
+  char self[4096] = {};
+  const ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (length <= 0)
+    return;
+  std::string binary(self, static_cast<std::size_t>(length));
+  binary = binary.substr(0, binary.rfind('/')) + "/llmprobe";
+  const std::string config_path = "/tmp/llmprobe-client-bench-idle.yaml";
+  std::ofstream(config_path) << config_yaml(port, 10, "15s", 16);
   const pid_t pid = fork();
   if (pid == 0) {
-    auto config = std::make_shared<const Config>(
-        parse_config(config_yaml(port, 10, "15s", 16), "<bench idle>"));
-    DaemonOptions options;
-    options.listen_address = "127.0.0.1:0";
-    options.handle_signals = false;
-    Daemon daemon(config, options);
-    std::thread stopper([&daemon, &args] {
-      std::this_thread::sleep_for(std::chrono::seconds(args.idle_seconds));
-      daemon.stop();
-    });
-    spdlog::set_level(spdlog::level::warn);
-    daemon.run();
-    stopper.join();
-    std::printf("idle daemon (10 targets every 15 s, %d s): rss_mib=%.1f peak_rss_mib=%.1f\n",
-                args.idle_seconds, static_cast<double>(status_kib("VmRSS:")) / 1024.0,
-                static_cast<double>(status_kib("VmHWM:")) / 1024.0);
-    std::fflush(stdout);
-    _exit(0);
+    execl(binary.c_str(), binary.c_str(), "--config.file", config_path.c_str(),
+          "--web.listen-address", "127.0.0.1:0", "--log.level", "warn", nullptr);
+    _exit(127);
   }
+  std::this_thread::sleep_for(std::chrono::seconds(args.idle_seconds));
+  auto field = [pid](const char* name) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind(name, 0) == 0)
+        return std::atol(line.c_str() + std::strlen(name) + 1);
+    }
+    return -1L;
+  };
+  std::printf(
+      "idle daemon (llmprobe, 10 targets every 15 s, after %d s): rss_mib=%.1f "
+      "peak_rss_mib=%.1f\n",
+      args.idle_seconds, static_cast<double>(field("VmRSS:")) / 1024.0,
+      static_cast<double>(field("VmHWM:")) / 1024.0);
+  std::fflush(stdout);
+  kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
+  std::remove(config_path.c_str());
 }
 
 }  // namespace

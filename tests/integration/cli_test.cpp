@@ -86,9 +86,10 @@ TEST(Cli, VersionAndHelp) {
   }
 }
 
-// Starts the daemon as a child process and stops it with `signal` once it has finished one
-// probe; the in-flight probe (it streams for ~300 ms) must finish and the exit code be 0.
-void exits_cleanly_on(int signal) {
+// Starts the daemon as a child process and stops it with `signal`: either while a probe is in
+// flight (it streams for ~300 ms and must be allowed to finish) or while the daemon is idle.
+// Either way the exit code must be 0.
+void exits_cleanly_on(int signal, bool mid_request) {
   llmprobe::sim::Options options;
   options.ttft = {llmprobe::sim::DelaySpec::Kind::fixed, 100ms, {}};
   options.itl = {llmprobe::sim::DelaySpec::Kind::fixed, 10ms, {}};
@@ -99,10 +100,20 @@ void exits_cleanly_on(int signal) {
   std::ofstream(config) << "targets:\n  - name: t\n    base_url: http://127.0.0.1:"
                         << simulator.port()
                         << "\n    api: openai-chat\n    model: m\nworkloads:\n  - name: probe\n"
-                           "    kind: probe\n    interval: 200ms\n    max_tokens: 20\n"
+                           "    kind: probe\n    interval: "
+                        << (mid_request ? "200ms" : "1h")
+                        << "\n    max_tokens: 20\n"
                            "    ignore_eos: true\n";
-  std::vector<std::string> args = {kBinary,       "--config.file", config, "--web.listen-address",
-                                   "127.0.0.1:0", "--log.level",   "warn"};
+  // A port that was free a moment ago, so the test can read the daemon's /metrics.
+  std::uint16_t web_port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    web_port = probe.local_endpoint().port();
+  }
+  const std::string listen = "127.0.0.1:" + std::to_string(web_port);
+  std::vector<std::string> args = {kBinary, "--config.file", config, "--web.listen-address",
+                                   listen,  "--log.level",   "warn"};
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());
@@ -110,13 +121,30 @@ void exits_cleanly_on(int signal) {
   pid_t pid = 0;
   ASSERT_EQ(::posix_spawn(&pid, kBinary.c_str(), nullptr, nullptr, argv.data(), environ), 0);
 
-  // Wait (bounded) until the simulator has served a request, then signal mid-way through the
-  // next one.
+  // Wait (bounded) until the simulator has served a request; mid_request: signal during the
+  // next one; idle: signal once the only request (interval 1h) has completed.
   const auto deadline = std::chrono::steady_clock::now() + 10s * llmprobe::testing::kSlowdown;
-  while (simulator.requests_seen() < 2 && std::chrono::steady_clock::now() < deadline) {
+  auto ready = [&] {
+    if (mid_request)
+      return simulator.requests_seen() >= 2;
+    // Idle: the daemon itself says its one request is done and nothing is in flight.
+    try {
+      const std::string metrics = llmprobe::testing::http_get(web_port, "/metrics").body;
+      const std::string labels = "{model=\"m\",target=\"t\",workload=\"probe\"}";
+      return llmprobe::testing::metric_value(metrics, "llmprobe_in_flight_requests" + labels) ==
+                 0.0 &&
+             llmprobe::testing::metric_value(
+                 metrics,
+                 "llmprobe_requests_total{model=\"m\",outcome=\"success\",target=\"t\","
+                 "workload=\"probe\"}") == 1.0;
+    } catch (const std::exception&) {
+      return false;  // not listening yet
+    }
+  };
+  while (!ready() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
   }
-  ASSERT_GE(simulator.requests_seen(), 2u) << "the daemon never probed";
+  ASSERT_TRUE(ready()) << "the daemon never probed";
   ASSERT_EQ(::kill(pid, signal), 0);
 
   int status = 0;
@@ -140,10 +168,16 @@ void exits_cleanly_on(int signal) {
 }
 
 TEST(Cli, SigtermExitsZeroAfterInFlightRequestsFinish) {
-  exits_cleanly_on(SIGTERM);
+  exits_cleanly_on(SIGTERM, true);
 }
-TEST(Cli, SigintExitsZero) {
-  exits_cleanly_on(SIGINT);
+TEST(Cli, SigintExitsZeroAfterInFlightRequestsFinish) {
+  exits_cleanly_on(SIGINT, true);
+}
+TEST(Cli, SigtermExitsZeroWhenIdle) {
+  exits_cleanly_on(SIGTERM, false);
+}
+TEST(Cli, SigintExitsZeroWhenIdle) {
+  exits_cleanly_on(SIGINT, false);
 }
 
 }  // namespace
