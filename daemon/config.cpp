@@ -556,14 +556,31 @@ void decode_api_key(const Decoder& d, const Value& v, Target& target) {
   if (!v.node.IsMap()) {
     // Never describe() the value: an inline key would be printed.
     d.fail(v,
-           "expected a mapping {file: PATH} or {env: NAME}; the key itself does not belong in "
-           "the configuration file");
+           "expected a mapping {file: PATH}, {env: NAME} or {credential: NAME}; the key itself "
+           "does not belong in the configuration file");
   }
-  MapReader m(d, v, {"file", "env"});
-  const std::optional<Value> file = m.get("file");
+  MapReader m(d, v, {"file", "env", "credential"});
+  std::optional<Value> file = m.get("file");
   const std::optional<Value> env = m.get("env");
-  if (file.has_value() == env.has_value()) {
-    d.fail(v, "exactly one of \"file\" or \"env\" is required");
+  const std::optional<Value> credential = m.get("credential");
+  if (file.has_value() + env.has_value() + credential.has_value() != 1) {
+    d.fail(v, "exactly one of \"file\", \"env\" or \"credential\" is required");
+  }
+  std::optional<std::filesystem::path> credential_path;
+  if (credential) {
+    // systemd's LoadCredential=NAME:PATH puts the secret at $CREDENTIALS_DIRECTORY/NAME.
+    const std::string name = decode_non_empty_string(d, *credential);
+    if (name.find('/') != std::string::npos || name == "." || name == "..")
+      d.fail(*credential, "a credential name is a file name, not a path");
+    const char* directory = std::getenv("CREDENTIALS_DIRECTORY");
+    if (directory == nullptr || *directory == '\0') {
+      d.fail(*credential, "credential " + quote(name) +
+                              ": $CREDENTIALS_DIRECTORY is not set (run under systemd with "
+                              "LoadCredential=" +
+                              name + ":PATH)");
+    }
+    credential_path = std::filesystem::path(directory) / name;
+    file = credential;
   }
   std::string secret;
   std::string origin;
@@ -582,9 +599,9 @@ void decode_api_key(const Decoder& d, const Value& v, Target& target) {
     origin = "environment variable " + quote(name);
     target.api_key_source = {SecretSource::Kind::env, name};
   } else {
-    const std::string written = decode_non_empty_string(d, *file);
     // Relative paths are relative to the configuration file, as in Prometheus.
-    const std::filesystem::path path = d.base_dir() / written;
+    const std::filesystem::path path =
+        credential_path ? *credential_path : d.base_dir() / decode_non_empty_string(d, *file);
     std::string error;
     std::optional<std::string> content = read_whole_file(path, error);
     if (!content)
@@ -596,13 +613,63 @@ void decode_api_key(const Decoder& d, const Value& v, Target& target) {
     if (secret.empty())
       d.fail(*file, "file " + quote(path.string()) + " is empty");
     origin = "file " + quote(path.string());
-    target.api_key_source = {SecretSource::Kind::file, path.string()};
+    target.api_key_source = {
+        credential_path ? SecretSource::Kind::credential : SecretSource::Kind::file,
+        credential_path ? credential->node.Scalar() : path.string()};
   }
   // The key goes into an HTTP header: a stray line break would split the request.
   if (has_control_char(secret)) {
     d.fail(env ? *env : *file, "the key from " + origin + " contains control characters");
   }
   target.api_key = Secret(std::move(secret));
+}
+
+// A file the daemon will read at start-up: resolved against the config file and checked now, so
+// a typo fails `--config.check` instead of the first probe.
+std::string decode_readable_file(const Decoder& d, const Value& v) {
+  const std::filesystem::path path = d.base_dir() / decode_non_empty_string(d, v);
+  std::string error;
+  if (!read_whole_file(path, error))
+    d.fail(v, "cannot read " + quote(path.string()) + ": " + error);
+  return path.string();
+}
+
+TlsSettings decode_tls(const Decoder& d, const Value& v, const Endpoint& endpoint) {
+  TlsSettings tls;
+  if (is_empty_section(v))
+    return tls;
+  if (!endpoint.tls)
+    d.fail(v, "TLS settings need an https:// base_url");
+  MapReader m(
+      d, v,
+      {"ca_file", "cert_file", "key_file", "server_name", "min_version", "insecure_skip_verify"});
+  if (auto x = m.get("ca_file"))
+    tls.ca_file = decode_readable_file(d, *x);
+  const std::optional<Value> cert = m.get("cert_file");
+  const std::optional<Value> key = m.get("key_file");
+  if (cert.has_value() != key.has_value())
+    d.fail(cert ? *cert : *key, "cert_file and key_file go together (mutual TLS needs both)");
+  if (cert) {
+    tls.cert_file = decode_readable_file(d, *cert);
+    tls.key_file = decode_readable_file(d, *key);
+  }
+  if (auto x = m.get("server_name")) {
+    tls.server_name = decode_non_empty_string(d, *x);
+    if (has_control_char(tls.server_name) || tls.server_name.find(' ') != std::string::npos)
+      d.fail(*x, "not a host name");
+  }
+  if (auto x = m.get("min_version")) {
+    const std::string text = decode_non_empty_string(d, *x);
+    if (text == "1.2")
+      tls.min_version = 12;
+    else if (text == "1.3")
+      tls.min_version = 13;
+    else
+      d.fail(*x, "unsupported TLS version " + quote(text) + " (supported: \"1.2\", \"1.3\")");
+  }
+  if (auto x = m.get("insecure_skip_verify"))
+    tls.insecure_skip_verify = decode_bool(d, *x);
+  return tls;
 }
 
 Timeouts decode_timeouts(const Decoder& d, const Value& v) {
@@ -655,7 +722,7 @@ Target decode_target(const Decoder& d, const Value& v, const std::vector<Workloa
                      UniqueNames& names) {
   MapReader m(d, v,
               {"name", "base_url", "api", "model", "headers", "api_key", "timeouts",
-               "max_response_bytes", "workloads"});
+               "max_response_bytes", "workloads", "tls", "max_idle_connections"});
   Target target;
   const Value name = m.require("name");
   target.name = decode_name(d, name);
@@ -669,8 +736,7 @@ Target decode_target(const Decoder& d, const Value& v, const std::vector<Workloa
   const std::string api_text = decode_non_empty_string(d, api);
   const std::optional<ApiFlavor> flavor = parse_api_flavor(api_text);
   if (!flavor) {
-    const std::vector<std::string_view> flavors = {to_string(ApiFlavor::openai_completions),
-                                                   to_string(ApiFlavor::openai_chat)};
+    const std::vector<std::string_view> flavors = api_flavor_names();
     std::string hint = suggestion(api_text, flavors);
     if (hint.empty())
       hint = " (supported: " + join(flavors) + ")";
@@ -689,6 +755,10 @@ Target decode_target(const Decoder& d, const Value& v, const std::vector<Workloa
     target.max_response_bytes =
         static_cast<std::size_t>(decode_integer(d, *x, 1, std::numeric_limits<long long>::max()));
   }
+  if (auto x = m.get("tls"))
+    target.tls = decode_tls(d, *x, target.endpoint);
+  if (auto x = m.get("max_idle_connections"))
+    target.max_idle_connections = static_cast<std::size_t>(decode_integer(d, *x, 1, 64));
   if (auto x = m.get("workloads")) {
     target.workloads = decode_target_workloads(d, *x, workloads);
   } else {
@@ -810,7 +880,7 @@ BucketOverrides decode_buckets(const Decoder& d, const Value& v) {
 Workload decode_workload(const Decoder& d, const Value& v, UniqueNames& names) {
   MapReader m(d, v,
               {"name", "kind", "interval", "jitter", "prompt_tokens", "cache_busting_prefix",
-               "max_tokens", "ignore_eos", "extra_body", "buckets"});
+               "max_tokens", "ignore_eos", "extra_body", "buckets", "connection"});
   Workload workload;
   const Value name = m.require("name");
   workload.name = decode_name(d, name);
@@ -831,6 +901,15 @@ Workload decode_workload(const Decoder& d, const Value& v, UniqueNames& names) {
       d.fail(*x, "jitter " + x->node.Scalar() + " must be less than the interval " +
                      interval.node.Scalar());
     }
+  }
+  if (auto x = m.get("connection")) {
+    const std::string text = decode_non_empty_string(d, *x);
+    if (text == "fresh")
+      workload.connection = ConnectionPolicy::fresh;
+    else if (text == "keep_alive")
+      workload.connection = ConnectionPolicy::keep_alive;
+    else
+      d.fail(*x, "unknown connection policy " + quote(text) + " (supported: fresh, keep_alive)");
   }
   if (auto x = m.get("prompt_tokens")) {
     workload.prompt_tokens = static_cast<int>(decode_integer(d, *x, 1, kMaxPromptTokens));

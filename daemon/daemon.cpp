@@ -79,6 +79,12 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
         grace_timer(io),
         request_id_prefix(make_request_id_prefix()) {
     for (const Target& target : config->targets) {
+      if (target.tls.insecure_skip_verify) {
+        spdlog::warn(
+            "target {}: tls.insecure_skip_verify is on: its certificate is NOT verified, so "
+            "anyone on the path can impersonate {}",
+            target.name, target.endpoint.host);
+      }
       for (const Workload& workload : config->workloads) {
         const auto& wanted = target.workloads;
         if (!wanted.empty() &&

@@ -9,6 +9,18 @@ Measurement measure(const StreamRecord& record) {
   Measurement m;
   m.error = record.error;
   m.lateness = std::max(Duration::zero(), record.begin - record.scheduled_start);
+  m.server_timings = record.server_timings;
+  const PhaseTimes& p = record.phases;
+  if (p.resolved)
+    m.resolve = *p.resolved - record.begin;
+  if (p.resolved && p.connected)
+    m.connect = *p.connected - *p.resolved;
+  if (p.connected && p.tls_done)
+    m.tls = *p.tls_done - *p.connected;
+  if (p.written)
+    m.request_write = *p.written - record.start;
+  if (p.written && p.header_read)
+    m.first_byte = *p.header_read - *p.written;
   if (record.usage && record.usage->prompt_tokens > 0) {
     m.input_tokens = record.usage->prompt_tokens;
   }

@@ -80,6 +80,10 @@ const std::vector<double>& default_schedule_lag_buckets() {
   return buckets;
 }
 
+const std::vector<double>& default_phase_buckets() {
+  return default_schedule_lag_buckets();
+}
+
 namespace {
 
 using prometheus::Counter;
@@ -167,6 +171,34 @@ struct Families {
                       .Name("llmprobe_in_flight_requests")
                       .Help("Probe requests currently in flight.")
                       .Register(registry)),
+        request_phase(prometheus::BuildHistogram()
+                          .Name("llmprobe_request_phase_seconds")
+                          .Help("Duration of each connection phase of a request, in seconds: "
+                                "resolve, connect, tls (only on new connections), request_write "
+                                "and first_byte (response header after the request was written).")
+                          .Register(registry)),
+        server_reported_queue(prometheus::BuildHistogram()
+                                  .Name("llmprobe_server_reported_queue_seconds")
+                                  .Help("Queue time the server reported for a request, in seconds.")
+                                  .Register(registry)),
+        server_reported_prefill(
+            prometheus::BuildHistogram()
+                .Name("llmprobe_server_reported_prefill_seconds")
+                .Help("Prefill (prompt processing) time the server reported for a request, in "
+                      "seconds: MindIE prefill_time, Ollama prompt_eval_duration.")
+                .Register(registry)),
+        server_reported_decode(
+            prometheus::BuildHistogram()
+                .Name("llmprobe_server_reported_decode_seconds")
+                .Help("Decode time the server reported for a request, in seconds: MindIE "
+                      "decode_time summed over events, Ollama eval_duration.")
+                .Register(registry)),
+        server_reported_request_duration(
+            prometheus::BuildHistogram()
+                .Name("llmprobe_server_reported_request_duration_seconds")
+                .Help("Whole-request time the server reported, in seconds: Ollama "
+                      "total_duration.")
+                .Register(registry)),
         build(prometheus::BuildGauge()
                   .Name("llmprobe_build_info")
                   .Help("A metric with a constant '1' value labeled by the version and revision "
@@ -188,8 +220,34 @@ struct Families {
   Family<Gauge>& last_run_timestamp;
   Family<Gauge>& last_success_timestamp;
   Family<Gauge>& in_flight;
+  Family<Histogram>& request_phase;
+  Family<Histogram>& server_reported_queue;
+  Family<Histogram>& server_reported_prefill;
+  Family<Histogram>& server_reported_decode;
+  Family<Histogram>& server_reported_request_duration;
   Family<Gauge>& build;
 };
+
+// The phase label's values, in the order a request goes through them.
+constexpr std::array<const char*, 5> kPhases = {"resolve", "connect", "tls", "request_write",
+                                                "first_byte"};
+
+// Flavors whose streams carry server-side timings; only their pairs get server_reported_* series.
+bool reports_server_timings(ApiFlavor flavor) {
+  switch (flavor) {
+    case ApiFlavor::triton:
+    case ApiFlavor::mindie:
+    case ApiFlavor::mindie_chat:
+    case ApiFlavor::ollama:
+    case ApiFlavor::ollama_generate:
+      return true;
+    case ApiFlavor::openai_completions:
+    case ApiFlavor::openai_chat:
+    case ApiFlavor::tgi:
+      return false;
+  }
+  return false;
+}
 
 // Histogram edges must be finite and strictly increasing: prometheus-cpp would otherwise produce
 // a histogram promtool and PromQL reject.
@@ -241,6 +299,18 @@ class Series final : public ProbeSeries {
         last_run_timestamp_(families.last_run_timestamp.Add(labels_)),
         last_success_timestamp_(families.last_success_timestamp.Add(labels_)),
         in_flight_(families.in_flight.Add(labels_)) {
+    for (std::size_t i = 0; i < kPhases.size(); ++i) {
+      phases_[i] =
+          &families.request_phase.Add(with(labels_, "phase", kPhases[i]), default_phase_buckets());
+    }
+    if (reports_server_timings(target.api)) {
+      server_queue_ = &families.server_reported_queue.Add(labels_, default_ttft_buckets());
+      server_prefill_ = &families.server_reported_prefill.Add(labels_, default_ttft_buckets());
+      server_decode_ =
+          &families.server_reported_decode.Add(labels_, default_request_duration_buckets());
+      server_total_ = &families.server_reported_request_duration.Add(
+          labels_, default_request_duration_buckets());
+    }
     for (std::size_t i = 0; i < kAllErrorReasons.size(); ++i) {
       const auto reason = kAllErrorReasons[i];
       errors_by_reason_.at(static_cast<std::size_t>(reason)) =
@@ -252,6 +322,18 @@ class Series final : public ProbeSeries {
                std::chrono::system_clock::time_point finished_at) override {
     // Every request that started was late by some amount, whatever its outcome.
     schedule_lag_.Observe(to_seconds(measurement.lateness));
+    // Phases and server timings that happened are real whatever the outcome.
+    const std::array<const std::optional<Duration>*, kPhases.size()> phases = {
+        &measurement.resolve, &measurement.connect, &measurement.tls, &measurement.request_write,
+        &measurement.first_byte};
+    for (std::size_t i = 0; i < phases.size(); ++i) {
+      if (*phases[i])
+        phases_[i]->Observe(to_seconds(**phases[i]));
+    }
+    observe_if(server_queue_, measurement.server_timings.queue);
+    observe_if(server_prefill_, measurement.server_timings.prefill);
+    observe_if(server_decode_, measurement.server_timings.decode);
+    observe_if(server_total_, measurement.server_timings.total);
     // A request that streamed and then failed (truncated, idle timeout) still showed the user
     // its first token and its gaps: those are real latencies and are kept.
     if (measurement.ttft)
@@ -288,6 +370,11 @@ class Series final : public ProbeSeries {
   void request_finished() override { in_flight_.Decrement(); }
 
  private:
+  static void observe_if(Histogram* histogram, const std::optional<Duration>& value) {
+    if (histogram != nullptr && value)
+      histogram->Observe(to_seconds(*value));
+  }
+
   static Labels with(Labels labels, const std::string& name, const std::string& value) {
     labels.emplace(name, value);
     return labels;
@@ -309,6 +396,11 @@ class Series final : public ProbeSeries {
   Gauge& last_run_timestamp_;
   Gauge& last_success_timestamp_;
   Gauge& in_flight_;
+  std::array<Histogram*, kPhases.size()> phases_{};
+  Histogram* server_queue_ = nullptr;  // set only for flavors that report timings
+  Histogram* server_prefill_ = nullptr;
+  Histogram* server_decode_ = nullptr;
+  Histogram* server_total_ = nullptr;
   // Indexed by the enum's value, so observe() needs no lookup that could throw.
   std::array<Counter*, kAllErrorReasons.size()> errors_by_reason_{};
 };

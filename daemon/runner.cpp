@@ -78,6 +78,12 @@ bool is_end_of_stream(const error_code& ec) {
          ec == ssl::error::stream_truncated;
 }
 
+// The HTTP request a flavor made of a probe.
+struct EncodedRequest {
+  std::string path;  // appended to the target's base path
+  std::string body;
+};
+
 // Which deadline governs the next operation, so a timeout maps to the right reason.
 struct Deadline {
   TimePoint at;
@@ -175,12 +181,75 @@ std::string build_prompt(const Workload& workload, std::string_view nonce) {
   return prompt;
 }
 
+// The client TLS context for one target's settings. Throws boost::system::system_error when a
+// file does not load (the config only checked that it can be read).
+std::shared_ptr<ssl::context> make_tls_context(const TlsSettings& settings) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  SSL_CTX_set_min_proto_version(context->native_handle(),
+                                settings.min_version >= 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  if (settings.insecure_skip_verify) {
+    context->set_verify_mode(ssl::verify_none);
+  } else {
+    context->set_verify_mode(ssl::verify_peer);
+    if (settings.ca_file.empty())
+      context->set_default_verify_paths();
+    else
+      context->load_verify_file(settings.ca_file);
+  }
+  if (!settings.cert_file.empty()) {
+    context->use_certificate_chain_file(settings.cert_file);
+    context->use_private_key_file(settings.key_file, ssl::context::pem);
+  }
+  return context;
+}
+
+// A connection that may outlive one request (workloads with connection: keep_alive). Exactly one
+// of plain / secure is set.
+struct Connection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
+  std::shared_ptr<ssl::context> tls_context;  // outlives the stream that uses it
+
+  beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+
+  template <class Impl, class... Args>
+  asio::awaitable<bool> exchange_on(Impl& impl, Args&&... args) {
+    if (secure)
+      co_return co_await impl.exchange(*secure, std::forward<Args>(args)...);
+    co_return co_await impl.exchange(*plain, std::forward<Args>(args)...);
+  }
+};
+
 struct ProbeRunner::Impl {
-  Impl(asio::any_io_executor ex, const ClockSource& c) : executor(std::move(ex)), clock(c) {
-    tls.set_default_verify_paths();
-    tls.set_verify_mode(ssl::verify_peer);
-    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  Impl(asio::any_io_executor ex, const ClockSource& c) : executor(std::move(ex)), clock(c) {}
+
+  // Idle keep-alive connections per target, newest last; at most target.max_idle_connections.
+  std::unordered_map<const Target*, std::vector<std::unique_ptr<Connection>>> idle;
+
+  std::unique_ptr<Connection> take_idle(const Target& target) {
+    auto& pool = idle[&target];
+    if (pool.empty())
+      return nullptr;
+    std::unique_ptr<Connection> connection = std::move(pool.back());
+    pool.pop_back();
+    return connection;
+  }
+
+  void put_idle(const Target& target, std::unique_ptr<Connection> connection) {
+    auto& pool = idle[&target];
+    if (pool.size() < target.max_idle_connections)
+      pool.push_back(std::move(connection));
+  }
+
+  // One TLS context per target (its CA, client certificate and version floor), made on first use
+  // and kept for the runner's life; keyed by the Target, which the run's config keeps alive.
+  std::shared_ptr<ssl::context> tls_context_for(const Target& target) {
+    auto& context = tls_contexts[&target];
+    if (!context)
+      context = make_tls_context(target.tls);
+    return context;
   }
 
   // What abort_all needs to stop one run at whatever phase it is in.
@@ -216,18 +285,24 @@ struct ProbeRunner::Impl {
 
   asio::any_io_executor executor;
   const ClockSource& clock;
-  ssl::context tls{ssl::context::tls_client};
+  std::unordered_map<const Target*, std::shared_ptr<ssl::context>> tls_contexts;
   std::unordered_map<std::uint64_t, RunControl*> runs;
   std::uint64_t next_run_id = 0;
 
   asio::awaitable<std::vector<tcp::endpoint>> resolve(const Target& target, TimePoint deadline,
                                                       RunControl& control, StreamRecord& record);
-  asio::awaitable<void> run_phases(const ProbeSpec& spec, std::string body, StreamRecord& record,
-                                   RunControl& control, TimePoint total_deadline,
-                                   TimePoint connect_deadline);
+  // Resolves, connects and (https) handshakes a new connection; nullptr with record.error set.
+  asio::awaitable<std::unique_ptr<Connection>> connect(const Target& target,
+                                                       TimePoint connect_deadline,
+                                                       RunControl& control, StreamRecord& record);
+  asio::awaitable<void> run_phases(const ProbeSpec& spec, EncodedRequest encoded,
+                                   StreamRecord& record, RunControl& control,
+                                   TimePoint total_deadline, TimePoint connect_deadline);
 
+  // Writes the request and reads the response. Returns true when the connection may carry another
+  // request (keep-alive asked, the whole message read, the server did not say close).
   template <class Stream>
-  asio::awaitable<void> exchange(Stream& stream, const ProbeSpec& spec, std::string body,
+  asio::awaitable<bool> exchange(Stream& stream, const ProbeSpec& spec, EncodedRequest encoded,
                                  StreamRecord& record, TimePoint total_deadline,
                                  const RunControl& control);
 };
@@ -321,8 +396,8 @@ std::string sanitize_detail(std::string text, const Target& target) {
 }  // namespace
 
 template <class Stream>
-asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpec& spec,
-                                                  std::string body, StreamRecord& record,
+asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpec& spec,
+                                                  EncodedRequest encoded, StreamRecord& record,
                                                   TimePoint total_deadline,
                                                   const RunControl& control) {
   const Target& target = *spec.target;
@@ -334,21 +409,24 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     ~FinishWatchdog() { dog.finish(); }
   } finish_watchdog{*watchdog};
 
-  http::request<http::string_body> request{
-      http::verb::post, target.endpoint.base_path + std::string(adapter_for(target.api).path()),
-      11};
+  http::request<http::string_body> request{http::verb::post,
+                                           target.endpoint.base_path + encoded.path, 11};
   request.set(http::field::host, host_header(target.endpoint));
   request.set(http::field::user_agent, "llmprobe/" LLMPROBE_VERSION);
   request.set(http::field::content_type, "application/json");
-  request.set(http::field::accept, "text/event-stream");
-  request.set(http::field::connection, "close");
+  const Framing framing = adapter_for(target.api).framing();
+  request.set(http::field::accept,
+              framing == Framing::sse ? "text/event-stream" : "application/x-ndjson");
+  const bool keep_alive = spec.workload->connection == ConnectionPolicy::keep_alive;
+  if (!keep_alive)
+    request.set(http::field::connection, "close");
   request.set("X-Request-Id", spec.request_id);
   for (const auto& [name, value] : target.headers)
     request.set(name, value);
   if (!target.api_key.empty()) {
     request.set(http::field::authorization, "Bearer " + target.api_key.reveal());
   }
-  request.body() = std::move(body);
+  request.body() = std::move(encoded.body);
   request.prepare_payload();
 
   const Deadline total{total_deadline, ErrorReason::total_timeout};
@@ -366,8 +444,9 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
   watchdog->set(first_token);
   if (auto [ec, n] = co_await http::async_write(stream, request, kNoThrow); ec) {
     fail(ErrorReason::connect_error, "sending the request: " + ec.message());
-    co_return;
+    co_return false;
   }
+  record.phases.written = clock.now();
 
   http::response_parser<http::string_body> parser;
   parser.header_limit(kHeaderLimit);
@@ -388,9 +467,10 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     } else {
       fail(ErrorReason::protocol, "bad response header: " + ec.message());
     }
-    co_return;
+    co_return false;
   }
   TimePoint read_at = clock.now();
+  record.phases.header_read = read_at;
   const auto& header = parser.get();
   record.http_status = header.result_int();
 
@@ -412,14 +492,16 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     if (!text.empty())
       detail += ": " + std::string(text);
     fail(reason_for_http_status(record.http_status), std::move(detail));
-    co_return;
+    co_return false;
   }
+  const std::string_view expected_type =
+      framing == Framing::sse ? "text/event-stream" : "application/x-ndjson";
   if (const auto content_type = header[http::field::content_type];
-      content_type.substr(0, 17) != "text/event-stream") {
-    fail(ErrorReason::protocol, "expected Content-Type text/event-stream, got \"" +
+      content_type.substr(0, expected_type.size()) != expected_type) {
+    fail(ErrorReason::protocol, "expected Content-Type " + std::string(expected_type) + ", got \"" +
                                     std::string(content_type.substr(0, 64)) +
                                     "\" (does the server support stream: true?)");
-    co_return;
+    co_return false;
   }
 
   StreamRecorder recorder(adapter_for(target.api), record);
@@ -427,6 +509,7 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
 
   // Runs the HTTP parser (chunked decoding, body limit) over what is buffered, handing the body
   // bytes to the recorder stamped with the time of the read that delivered them.
+  State state = State::streaming;
   auto feed = [&](TimePoint at) -> State {
     while (buffer.size() > 0 && !parser.is_done()) {
       error_code ec;
@@ -445,22 +528,30 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
       }
       auto& chunk = parser.get().body();
       if (!chunk.empty()) {
-        const State state = recorder.on_body_bytes(chunk, at);
+        // After [DONE] the rest of the message is only read (and dropped) to reuse the connection.
+        if (state == State::streaming)
+          state = recorder.on_body_bytes(chunk, at);
         chunk.clear();
-        if (state != State::streaming)
+        if (state == State::failed)
           return state;
       }
       if (used == 0)
         break;
     }
-    if (parser.is_done())
-      return recorder.on_end_of_body();
-    return State::streaming;
+    if (parser.is_done() && state == State::streaming)
+      return recorder.on_end_of_body(true);
+    return state;
   };
 
   // Bytes that arrived with the header belong to the header read.
-  State state = feed(read_at);
-  while (state == State::streaming) {
+  state = feed(read_at);
+  // Keep-alive: after [DONE], read on to the end of the HTTP message (the last chunk normally
+  // comes with [DONE]) so the connection is clean for the next request.
+  auto more_to_read = [&] {
+    return state == State::streaming ||
+           (keep_alive && state == State::finished && !parser.is_done());
+  };
+  while (more_to_read()) {
     const Deadline deadline =
         recorder.has_content()
             ? earliest(total, {read_at + target.timeouts.idle, ErrorReason::idle_timeout})
@@ -477,19 +568,27 @@ asio::awaitable<void> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     buffer.commit(n);
     if (n > 0)
       state = feed(read_at);
-    if (state != State::streaming)
+    if (!more_to_read())
       break;
+    if (state == State::finished) {
+      if (ec)
+        break;  // the measurement is complete; the connection just is not reusable
+      continue;
+    }
     if (!ec)
       continue;
     if (is_end_of_stream(ec)) {
+      // Close-delimited bodies end here properly; anything else was cut.
       error_code eof_ec;
       parser.put_eof(eof_ec);
-      state = recorder.on_end_of_body();
+      state = recorder.on_end_of_body(!eof_ec && parser.is_done());
     } else {
       fail(ErrorReason::truncated, "reading the stream: " + ec.message());
       state = State::failed;
     }
   }
+  co_return keep_alive&& state == State::finished && !record.error && !watchdog->fired() &&
+      parser.is_done() && parser.keep_alive();
 }
 
 ProbeRunner::ProbeRunner(asio::any_io_executor executor, const ClockSource& clock)
@@ -560,11 +659,12 @@ asio::awaitable<StreamRecord> ProbeRunner::run(ProbeSpec spec) {
   request.max_tokens = workload.max_tokens;
   request.ignore_eos = workload.ignore_eos;
   request.extra_body = &workload.extra_body;
-  std::string body = adapter_for(target.api).encode_request(request);
+  EncodedRequest encoded{adapter_for(target.api).path(request),
+                         adapter_for(target.api).encode_request(request)};
 
   Impl::RunControl control;
   const Impl::Registration registration(*impl, control);
-  co_await impl->run_phases(spec, std::move(body), record, control, total_deadline,
+  co_await impl->run_phases(spec, std::move(encoded), record, control, total_deadline,
                             connect_deadline);
   if (control.aborted && record.error)
     record.error = ErrorReason::canceled;
@@ -572,58 +672,68 @@ asio::awaitable<StreamRecord> ProbeRunner::run(ProbeSpec spec) {
   co_return record;
 }
 
-asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, std::string body,
-                                                    StreamRecord& record, RunControl& control,
-                                                    TimePoint total_deadline,
-                                                    TimePoint connect_deadline) {
-  const Target& target = *spec.target;
+asio::awaitable<std::unique_ptr<Connection>> ProbeRunner::Impl::connect(const Target& target,
+                                                                        TimePoint connect_deadline,
+                                                                        RunControl& control,
+                                                                        StreamRecord& record) {
   auto fail = [&record](ErrorReason reason, std::string detail) {
     record.error = reason;
     record.error_detail = std::move(detail);
   };
-
   const std::vector<tcp::endpoint> endpoints =
       co_await resolve(target, connect_deadline, control, record);
   if (record.error)
-    co_return;
+    co_return nullptr;
+  record.phases.resolved = clock.now();
 
-  beast::tcp_stream tcp_stream(executor);
-  // The connection abort_all closes; it moves into the TLS stream below.
+  auto connection = std::make_unique<Connection>();
+  connection->plain = std::make_unique<beast::tcp_stream>(executor);
+  beast::tcp_stream& tcp_stream = *connection->plain;
   control.connection = &tcp_stream;
-  struct Forget {
-    RunControl& control;
-    ~Forget() { control.connection = nullptr; }
-  } forget{control};
   tcp_stream.expires_at(connect_deadline);
   if (auto [ec, endpoint] = co_await tcp_stream.async_connect(endpoints, kNoThrow); ec) {
-    if (ec == beast::error::timeout) {
+    if (control.aborted || ec == asio::error::operation_aborted) {
+      fail(ErrorReason::canceled, "connecting: canceled");
+    } else if (ec == beast::error::timeout) {
       fail(ErrorReason::connect_timeout, "connecting: no answer within timeouts.connect");
     } else if (ec == asio::error::connection_refused) {
       fail(ErrorReason::connect_refused, "connecting: " + ec.message());
     } else {
       fail(ErrorReason::connect_error, "connecting: " + ec.message());
     }
-    co_return;
+    co_return nullptr;
   }
+  record.phases.connected = clock.now();
   if (control.aborted) {
     fail(ErrorReason::canceled, "canceled after connecting");
-    co_return;
+    co_return nullptr;
   }
   error_code ignored;
   tcp_stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (!target.endpoint.tls)
+    co_return connection;
 
-  if (!target.endpoint.tls) {
-    co_await exchange(tcp_stream, spec, std::move(body), record, total_deadline, control);
-    co_return;
+  std::shared_ptr<ssl::context> context;
+  try {
+    context = tls_context_for(target);
+  } catch (const boost::system::system_error& e) {
+    fail(ErrorReason::tls, std::string("loading the TLS files of the target: ") + e.what());
+    co_return nullptr;
   }
-
-  beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(tcp_stream), tls);
+  connection->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(
+      std::move(*connection->plain), *context);
+  connection->plain.reset();
+  connection->tls_context = context;
+  auto& tls_stream = *connection->secure;
   control.connection = &beast::get_lowest_layer(tls_stream);
-  if (!is_ip_literal(target.endpoint.host)) {
+  const std::string& tls_name =
+      target.tls.server_name.empty() ? target.endpoint.host : target.tls.server_name;
+  if (!is_ip_literal(tls_name)) {
     // SNI: name-based virtual hosts (and most proxies) need it to pick the certificate.
-    SSL_set_tlsext_host_name(tls_stream.native_handle(), target.endpoint.host.c_str());
+    SSL_set_tlsext_host_name(tls_stream.native_handle(), tls_name.c_str());
   }
-  tls_stream.set_verify_callback(ssl::host_name_verification(target.endpoint.host));
+  if (!target.tls.insecure_skip_verify)
+    tls_stream.set_verify_callback(ssl::host_name_verification(tls_name));
   control.connection->expires_at(connect_deadline);
   if (auto [ec] = co_await tls_stream.async_handshake(ssl::stream_base::client, kNoThrow); ec) {
     if (control.aborted || ec == asio::error::operation_aborted) {
@@ -633,9 +743,54 @@ asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, std::
     } else {
       fail(ErrorReason::tls, tls_error_detail(tls_stream.native_handle(), ec));
     }
-    co_return;
+    co_return nullptr;
   }
-  co_await exchange(tls_stream, spec, std::move(body), record, total_deadline, control);
+  record.phases.tls_done = clock.now();
+  co_return connection;
+}
+
+asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, EncodedRequest encoded,
+                                                    StreamRecord& record, RunControl& control,
+                                                    TimePoint total_deadline,
+                                                    TimePoint connect_deadline) {
+  const Target& target = *spec.target;
+  const bool keep_alive = spec.workload->connection == ConnectionPolicy::keep_alive;
+  struct Forget {
+    RunControl& control;
+    ~Forget() { control.connection = nullptr; }
+  } forget{control};
+
+  std::unique_ptr<Connection> connection = keep_alive ? take_idle(target) : nullptr;
+  const bool reused = connection != nullptr;
+  if (!connection) {
+    connection = co_await connect(target, connect_deadline, control, record);
+    if (!connection)
+      co_return;
+  }
+  control.connection = &connection->lowest();
+  bool reusable =
+      co_await connection->exchange_on(*this, spec, encoded, record, total_deadline, control);
+
+  // A pooled connection the server closed while it sat idle fails before any response: that says
+  // nothing about the server, so try once more on a new connection.
+  if (reused && record.error == ErrorReason::connect_error && record.http_status == 0 &&
+      !control.aborted) {
+    const TimePoint scheduled = record.scheduled_start;
+    const TimePoint begin = record.begin;
+    record = StreamRecord{};
+    record.scheduled_start = scheduled;
+    record.begin = begin;
+    control.connection = nullptr;
+    connection = co_await connect(
+        target, std::min(total_deadline, clock.now() + target.timeouts.connect), control, record);
+    if (!connection)
+      co_return;
+    control.connection = &connection->lowest();
+    reusable =
+        co_await connection->exchange_on(*this, spec, encoded, record, total_deadline, control);
+  }
+  if (keep_alive && reusable)
+    put_idle(target, std::move(connection));
 }
 
 }  // namespace llmprobe

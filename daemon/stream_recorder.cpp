@@ -7,7 +7,11 @@ namespace llmprobe {
 
 StreamRecorder::StreamRecorder(const ApiAdapter& adapter, StreamRecord& record,
                                SseParser::Limits limits)
-    : adapter_(adapter), record_(record), parser_(limits) {}
+    : adapter_(adapter),
+      record_(record),
+      framing_(adapter.framing()),
+      sse_(limits),
+      ndjson_(limits.max_line_bytes) {}
 
 StreamRecorder::State StreamRecorder::fail(ErrorReason reason, std::string detail) {
   record_.error = reason;
@@ -16,11 +20,24 @@ StreamRecorder::State StreamRecorder::fail(ErrorReason reason, std::string detai
   return state_;
 }
 
+void StreamRecorder::merge_timings(const ServerTimings& timings) {
+  ServerTimings& total = record_.server_timings;
+  if (timings.queue)
+    total.queue = timings.queue;
+  if (timings.prefill)
+    total.prefill = timings.prefill;
+  if (timings.total)
+    total.total = timings.total;
+  if (timings.decode)
+    total.decode = total.decode.value_or(Duration::zero()) + *timings.decode;
+}
+
 StreamRecorder::State StreamRecorder::on_body_bytes(std::string_view bytes, TimePoint read_at) {
   if (state_ != State::streaming)
     return state_;
   events_.clear();
-  const SseStatus status = parser_.feed(bytes, events_);
+  const SseStatus status =
+      framing_ == Framing::sse ? sse_.feed(bytes, events_) : ndjson_.feed(bytes, events_);
   // Events completed before a cap was hit still count: they were really received.
   for (const SseEvent& event : events_) {
     const DecodedEvent decoded = adapter_.decode_event(event.data);
@@ -28,6 +45,7 @@ StreamRecorder::State StreamRecorder::on_body_bytes(std::string_view bytes, Time
       record_.usage = decoded.usage;
     if (decoded.finished)
       record_.saw_finish = true;
+    merge_timings(decoded.timings);
     switch (decoded.kind) {
       case EventKind::content:
         record_.content_times.push_back(read_at);
@@ -57,12 +75,16 @@ StreamRecorder::State StreamRecorder::on_body_bytes(std::string_view bytes, Time
   return state_;
 }
 
-StreamRecorder::State StreamRecorder::on_end_of_body() {
+StreamRecorder::State StreamRecorder::on_end_of_body(bool message_complete) {
   if (state_ != State::streaming)
     return state_;
-  parser_.finish();
-  // A finish_reason is as good as [DONE]: some servers omit the sentinel.
-  if (record_.saw_finish) {
+  if (framing_ == Framing::sse)
+    sse_.finish();
+  else
+    ndjson_.finish();
+  // A finish_reason is as good as [DONE]: some servers omit the sentinel. Flavors without any
+  // end marker are complete when the HTTP message is.
+  if (record_.saw_finish || (message_complete && !adapter_.marks_end() && has_content())) {
     state_ = State::finished;
     return state_;
   }

@@ -1,7 +1,7 @@
 // /v1/chat/completions: the prompt is one user message and each choice streams a "delta".
 // Content is anything the model generated, reasoning and tool calls included (vLLM's benchmark
 // times those too); a delta carrying only the role is not content (vLLM issue #3759).
-#include "api/openai.hpp"
+#include "api/adapters.hpp"
 #include "api/openai_common.hpp"
 
 namespace llmprobe {
@@ -54,7 +54,7 @@ std::string read_chat_choice(const boost::json::object& choice, openai::ChoiceSc
 
 class OpenAiChatAdapter final : public ApiAdapter {
  public:
-  std::string_view path() const override { return "/v1/chat/completions"; }
+  std::string path(const ProbeRequest&) const override { return "/v1/chat/completions"; }
 
   std::string encode_request(const ProbeRequest& request) const override {
     boost::json::array messages;

@@ -28,9 +28,10 @@ using ChoiceReader = std::string (*)(const boost::json::object& choice, ChoiceSc
 DecodedEvent decode_event(std::string_view data, ChoiceReader read_choice);
 
 // The request body: model, `input_key` (prompt or messages), max_tokens, stream,
-// stream_options.include_usage, ignore_eos when asked, then extra_body merged over it.
+// stream_options.include_usage (unless `stream_options` is false: MindIE ignores it), ignore_eos
+// when asked, then extra_body merged over it.
 std::string encode_body(const ProbeRequest& request, std::string_view input_key,
-                        boost::json::value input);
+                        boost::json::value input, bool stream_options = true);
 
 // For ChoiceReader implementations: whether `key` holds a non-empty string. Absent or null is
 // simply false; any other type is also false and sets `wrong_type`.

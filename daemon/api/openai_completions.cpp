@@ -1,5 +1,5 @@
 // /v1/completions: the prompt is a string and each choice carries its output in "text".
-#include "api/openai.hpp"
+#include "api/adapters.hpp"
 #include "api/openai_common.hpp"
 
 namespace llmprobe {
@@ -17,7 +17,7 @@ std::string read_completion_choice(const boost::json::object& choice, openai::Ch
 
 class OpenAiCompletionsAdapter final : public ApiAdapter {
  public:
-  std::string_view path() const override { return "/v1/completions"; }
+  std::string path(const ProbeRequest&) const override { return "/v1/completions"; }
 
   std::string encode_request(const ProbeRequest& request) const override {
     return openai::encode_body(request, "prompt", boost::json::string(request.prompt));

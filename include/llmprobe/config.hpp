@@ -52,11 +52,22 @@ class Secret {
   std::string value_;
 };
 
-// Where a secret comes from: `api_key: {file: PATH}` or `api_key: {env: NAME}`.
+// Where a secret comes from: `api_key: {file: PATH}`, `{env: NAME}` or `{credential: NAME}`
+// (a systemd credential: $CREDENTIALS_DIRECTORY/NAME, see LoadCredential=).
 struct SecretSource {
-  enum class Kind { none, file, env };
+  enum class Kind { none, file, env, credential };
   Kind kind = Kind::none;
-  std::string reference;  // path or variable name (not secret)
+  std::string reference;  // path, variable or credential name (not secret)
+};
+
+// TLS settings of an https:// target. Paths are absolute (resolved against the config file).
+struct TlsSettings {
+  std::string ca_file;      // trust these CAs instead of the system's
+  std::string cert_file;    // client certificate (chain) for mutual TLS ...
+  std::string key_file;     // ... and its private key
+  std::string server_name;  // SNI and the name verified in the certificate (default: URL host)
+  int min_version = 12;     // 12 = TLS 1.2, 13 = TLS 1.3
+  bool insecure_skip_verify = false;  // no certificate verification at all (logged loudly)
 };
 
 struct Timeouts {
@@ -86,6 +97,8 @@ struct Target {
   Timeouts timeouts;
   std::size_t max_response_bytes = 16 * 1024 * 1024;
   std::vector<std::string> workloads;  // names; default: every workload
+  TlsSettings tls;
+  std::size_t max_idle_connections = 2;  // keep-alive pool size (connection: keep_alive)
 };
 
 // Bucket edges per histogram; empty means the default ladder (metrics.hpp).
@@ -99,6 +112,10 @@ struct BucketOverrides {
 
 enum class WorkloadKind { probe };
 
+// fresh: a new connection per request (the first-request experience: DNS, TCP, TLS each time);
+// keep_alive: reuse pooled connections (steady state, like a client with a connection pool).
+enum class ConnectionPolicy { fresh, keep_alive };
+
 struct Workload {
   std::string name;
   WorkloadKind kind = WorkloadKind::probe;
@@ -108,6 +125,7 @@ struct Workload {
   bool cache_busting_prefix = true;    // a per-request nonce defeats the server's prefix cache
   int max_tokens = 16;
   bool ignore_eos = false;
+  ConnectionPolicy connection = ConnectionPolicy::fresh;
   boost::json::object extra_body;  // merged into the request body last
   BucketOverrides buckets;
 };

@@ -13,6 +13,16 @@
 
 namespace llmprobe {
 
+// When each connection phase ended (unset when the phase did not happen, e.g. on a reused
+// keep-alive connection, or failed).
+struct PhaseTimes {
+  std::optional<TimePoint> resolved;     // name resolution done (begin -> here: resolve)
+  std::optional<TimePoint> connected;    // TCP connected (resolved -> here: connect)
+  std::optional<TimePoint> tls_done;     // TLS handshake done (connected -> here: tls)
+  std::optional<TimePoint> written;      // request written (start -> here: request_write)
+  std::optional<TimePoint> header_read;  // response header read (written -> here: first_byte)
+};
+
 // Everything the transport observed, in the order it happened. Filled by the runner.
 struct StreamRecord {
   TimePoint scheduled_start{};           // when the scheduler meant to send it
@@ -20,9 +30,11 @@ struct StreamRecord {
   TimePoint start{};                     // just before the request was written (vLLM's `st`)
   std::vector<TimePoint> content_times;  // read-completion time of each content event
   std::optional<Usage> usage;            // last usage seen in any chunk
+  ServerTimings server_timings;          // what the server reported (decode summed over events)
   bool saw_done = false;                 // "[DONE]"
   bool saw_finish = false;               // a finish_reason
   unsigned http_status = 0;
+  PhaseTimes phases;
   std::optional<ErrorReason> error;  // set by the transport/runner on failure
   std::string error_detail;          // log text; never contains secrets
 };
@@ -37,6 +49,9 @@ struct Measurement {
   std::uint64_t output_tokens = 0;       // usage.completion_tokens, else content events
   bool output_tokens_estimated = false;  // true when no usage arrived
   std::optional<std::uint64_t> input_tokens;  // usage.prompt_tokens
+  ServerTimings server_timings;               // as reported by the server, when it does
+  // Connection phases, like blackbox_exporter's: each set only when the phase happened.
+  std::optional<Duration> resolve, connect, tls, request_write, first_byte;
   bool success() const { return !error.has_value(); }
 };
 

@@ -25,6 +25,7 @@ const std::vector<double>& default_ttft_buckets();
 const std::vector<double>& default_itl_buckets();  // also TPOT
 const std::vector<double>& default_request_duration_buckets();
 const std::vector<double>& default_schedule_lag_buckets();
+const std::vector<double>& default_phase_buckets();  // the same 0.1 ms .. 10 s ladder
 
 class MetricsRegistry;
 

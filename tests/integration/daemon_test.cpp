@@ -309,3 +309,52 @@ TEST(Daemon, MetricsPagePassesPromtoolAndEndpointsAnswer) {
 
 }  // namespace
 }  // namespace llmprobe
+
+namespace llmprobe {
+namespace {
+
+TEST(Daemon, KeepAliveReusesOneConnectionAndFreshConnectsEveryTime) {
+  sim::Simulator simulator(quiet_sim());
+  simulator.start();
+  const std::string yaml =
+      "targets:\n" + target_yaml("pooled", simulator.port(), "    workloads: [pooled]\n") +
+      target_yaml("fresh", simulator.port(), "    workloads: [fresh]\n") +
+      "workloads:\n"
+      "  - name: pooled\n    kind: probe\n    interval: 60ms\n    max_tokens: 4\n"
+      "    connection: keep_alive\n"
+      "  - name: fresh\n    kind: probe\n    interval: 60ms\n    max_tokens: 4\n";
+  DaemonHarness harness(yaml);
+  harness.wait_for(
+      [](const auto& r) {
+        return testing::count_for(r, "pooled") >= 100 && testing::count_for(r, "fresh") >= 20;
+      },
+      60s * kSlowdown, "100 keep-alive probes");
+  const std::string metrics = testing::http_get(harness.port(), "/metrics").body;
+  harness.stop();
+
+  for (const auto& result : harness.results())
+    ASSERT_TRUE(result.measurement.success())
+        << result.target << ": " << result.record.error_detail;
+  auto count = [&](const std::string& target, const char* phase, const std::string& workload) {
+    return testing::metric_value(metrics, series("llmprobe_request_phase_seconds_count", target,
+                                                 std::string("phase=\"") + phase + "\"", workload));
+  };
+  const double pooled = testing::metric_value(
+      metrics, series("llmprobe_requests_total", "pooled", "outcome=\"success\"", "pooled"));
+  const double fresh = testing::metric_value(
+      metrics, series("llmprobe_requests_total", "fresh", "outcome=\"success\"", "fresh"));
+  ASSERT_GE(pooled, 100.0);
+  // Keep-alive: probes never overlap, so one connection serves them all.
+  EXPECT_EQ(count("pooled", "connect", "pooled"), 1.0);
+  EXPECT_EQ(count("pooled", "resolve", "pooled"), 1.0);
+  EXPECT_EQ(count("pooled", "request_write", "pooled"), pooled);
+  EXPECT_EQ(count("pooled", "first_byte", "pooled"), pooled);
+  // Fresh: every request resolves, connects, writes and waits for its header (plain HTTP: no
+  // TLS phase).
+  for (const char* phase : {"resolve", "connect", "request_write", "first_byte"})
+    EXPECT_EQ(count("fresh", phase, "fresh"), fresh) << phase;
+  EXPECT_EQ(count("fresh", "tls", "fresh"), 0.0);
+}
+
+}  // namespace
+}  // namespace llmprobe

@@ -10,10 +10,15 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
@@ -25,6 +30,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 using llmprobe::sim::DelaySpec;
@@ -56,12 +62,11 @@ struct Reply {
   bool timed_out = false;        // give_up_after expired (the server sent nothing more)
 };
 
-asio::awaitable<Reply> exchange(std::uint16_t port, Request request) {
+// One request and its response on an open stream (plain or TLS), keep-alive friendly.
+template <class Stream>
+asio::awaitable<Reply> exchange_on(Stream& stream, beast::flat_buffer& buffer, Request request) {
   Reply reply;
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
-  stream.expires_after(5s);
-  co_await stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                asio::use_awaitable);
+  auto& lowest = beast::get_lowest_layer(stream);
   http::request<http::string_body> message{request.method, request.target, 11};
   message.set(http::field::host, "127.0.0.1");
   message.set(http::field::content_type, "application/json");
@@ -70,21 +75,20 @@ asio::awaitable<Reply> exchange(std::uint16_t port, Request request) {
   }
   message.body() = request.body;
   message.prepare_payload();
-  stream.expires_after(5s);
+  lowest.expires_after(5s);
   co_await http::async_write(stream, message, asio::use_awaitable);
 
-  beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  stream.expires_after(5s);
+  lowest.expires_after(5s);
   co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
   if (request.header_seen != nullptr) {
     *request.header_seen = true;
   }
   if (request.give_up_after.count() > 0) {
-    stream.expires_after(request.give_up_after);
+    lowest.expires_after(request.give_up_after);
   } else {
-    stream.expires_after(5s);
+    lowest.expires_after(5s);
   }
   auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
   reply.timed_out = ec == beast::error::timeout;
@@ -97,13 +101,57 @@ asio::awaitable<Reply> exchange(std::uint16_t port, Request request) {
   co_return reply;
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+asio::awaitable<void> connect_tls(TlsStream& stream, std::uint16_t port) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(5s);
+  co_await lowest.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                asio::use_awaitable);
+  // SNI and the name the server certificate is checked against.
+  SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+  stream.set_verify_callback(ssl::host_name_verification("localhost"));
+  co_await stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
+}
+
+// Sequential requests on one connection (plain when tls is null).
+asio::awaitable<std::vector<Reply>> exchange_all(std::uint16_t port, std::vector<Request> requests,
+                                                 ssl::context* tls) {
+  std::vector<Reply> replies;
+  beast::flat_buffer buffer;
+  if (tls != nullptr) {
+    TlsStream stream(co_await asio::this_coro::executor, *tls);
+    co_await connect_tls(stream, port);
+    for (auto& request : requests) {
+      replies.push_back(co_await exchange_on(stream, buffer, std::move(request)));
+    }
+    co_return replies;
+  }
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(5s);
+  co_await stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                asio::use_awaitable);
+  for (auto& request : requests) {
+    replies.push_back(co_await exchange_on(stream, buffer, std::move(request)));
+  }
+  co_return replies;
+}
+
+asio::awaitable<Reply> exchange(std::uint16_t port, Request request, ssl::context* tls) {
+  std::vector<Request> requests;
+  requests.push_back(std::move(request));
+  auto replies = co_await exchange_all(port, std::move(requests), tls);
+  co_return std::move(replies.front());
+}
+
 // Runs several requests at once on one io_context (for the concurrency tests).
-std::vector<Reply> run_all(std::uint16_t port, std::vector<Request> requests) {
+std::vector<Reply> run_all(std::uint16_t port, std::vector<Request> requests,
+                           ssl::context* tls = nullptr) {
   asio::io_context io;
   std::vector<Reply> replies(requests.size());
   std::vector<std::string> errors;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    asio::co_spawn(io, exchange(port, requests[i]),
+    asio::co_spawn(io, exchange(port, requests[i], tls),
                    [&replies, &errors, i](std::exception_ptr error, Reply reply) {
                      if (error) {
                        try {
@@ -123,11 +171,35 @@ std::vector<Reply> run_all(std::uint16_t port, std::vector<Request> requests) {
   return replies;
 }
 
-Reply run_one(std::uint16_t port, Request request) {
-  return run_all(port, {std::move(request)}).front();
+Reply run_one(std::uint16_t port, Request request, ssl::context* tls = nullptr) {
+  return run_all(port, {std::move(request)}, tls).front();
 }
 
-// The data of each SSE event, split the simplest way (the simulator writes "data: x\n\n").
+// Sequential requests on one kept-alive connection.
+std::vector<Reply> run_on_one_connection(std::uint16_t port, std::vector<Request> requests,
+                                         ssl::context* tls = nullptr) {
+  asio::io_context io;
+  std::vector<Reply> replies;
+  std::string error_text;
+  asio::co_spawn(io, exchange_all(port, std::move(requests), tls),
+                 [&](std::exception_ptr error, std::vector<Reply> result) {
+                   if (error) {
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const std::exception& e) {
+                       error_text = e.what();
+                     }
+                     return;
+                   }
+                   replies = std::move(result);
+                 });
+  io.run();
+  EXPECT_EQ(error_text, "");
+  return replies;
+}
+
+// The data of each SSE event, split the simplest way (the simulator writes "data: x\n\n", or
+// "data:x\n\n" for TGI and MindIE).
 std::vector<std::string> sse_data(const std::string& body) {
   std::vector<std::string> events;
   std::size_t at = 0;
@@ -136,6 +208,8 @@ std::vector<std::string> sse_data(const std::string& body) {
     const auto event = body.substr(at, end == std::string::npos ? std::string::npos : end - at);
     if (event.rfind("data: ", 0) == 0) {
       events.push_back(event.substr(6));
+    } else if (event.rfind("data:", 0) == 0) {
+      events.push_back(event.substr(5));
     } else {
       events.push_back(event);
     }
@@ -653,6 +727,588 @@ TEST_F(SimulatorTest, ANewSimulatorRebindsThePortOfAStoppedOne) {
   start(options);
   EXPECT_EQ(simulator_->port(), port);
   EXPECT_EQ(post("/v1/completions", completion_body(1), "after-restart").status, 200u);
+}
+
+// --- other flavors ---
+
+std::vector<std::string> ndjson_lines(const std::string& body) {
+  std::vector<std::string> lines;
+  std::size_t at = 0;
+  while (at < body.size()) {
+    const auto end = body.find('\n', at);
+    lines.push_back(body.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    if (end == std::string::npos) {
+      break;
+    }
+    at = end + 1;
+  }
+  return lines;
+}
+
+// Milliseconds as the simulator writes them (a JSON number) -> nanoseconds.
+std::chrono::nanoseconds from_ms(const json::value& value) {
+  return std::chrono::nanoseconds(std::llround(value.to_number<double>() * 1e6));
+}
+
+std::chrono::nanoseconds absolute(std::chrono::nanoseconds d) {
+  return d < 0ns ? -d : d;
+}
+
+TEST_F(SimulatorTest, TgiStreamsOneTokenPerEventWithDetailsOnTheLast) {
+  const auto body = R"({"inputs":"one two three","parameters":{"max_new_tokens":3}})";
+  // tokens_per_event does not apply to TGI: one token per event regardless.
+  const auto reply = post("/generate_stream", body, "tgi-1", {{"x-sim-tokens-per-event", "2"}});
+  ASSERT_EQ(reply.status, 200u);
+  EXPECT_FALSE(reply.read_error) << reply.read_error.message();
+  EXPECT_EQ(reply.content_type, "text/event-stream");
+  EXPECT_EQ(reply.body.rfind("data:{", 0), 0u) << "TGI writes data: without a space";
+  EXPECT_EQ(reply.body.find("data: "), std::string::npos);
+  EXPECT_EQ(reply.body.find("[DONE]"), std::string::npos);
+  const auto events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const auto event = json::parse(events[static_cast<std::size_t>(i)]).as_object();
+    EXPECT_EQ(event.at("index").as_int64(), i + 1);
+    const auto& token = event.at("token").as_object();
+    EXPECT_EQ(token.at("id").as_int64(), i + 1);
+    EXPECT_EQ(token.at("text").as_string(), " tok");
+    EXPECT_DOUBLE_EQ(token.at("logprob").as_double(), -0.1);
+    EXPECT_FALSE(token.at("special").as_bool());
+    if (i < 2) {
+      EXPECT_TRUE(event.at("generated_text").is_null());
+      EXPECT_TRUE(event.at("details").is_null());
+    } else {
+      EXPECT_EQ(event.at("generated_text").as_string(), " tok tok tok");
+      const auto& details = event.at("details").as_object();
+      EXPECT_EQ(details.at("finish_reason").as_string(), "length");
+      EXPECT_EQ(details.at("generated_tokens").as_int64(), 3);
+      EXPECT_TRUE(details.at("seed").is_null());
+      EXPECT_EQ(details.at("input_length").as_int64(), 3);
+    }
+  }
+  const auto truth = this->truth("tgi-1");
+  EXPECT_EQ(truth.flavor, "tgi");
+  EXPECT_EQ(truth.path, "/generate_stream");
+  EXPECT_EQ(truth.prompt_tokens, 3);
+  EXPECT_EQ(truth.output_tokens, 3);
+  EXPECT_EQ(truth.tokens_per_content_event, (std::vector<int>{1, 1, 1}));
+  EXPECT_TRUE(truth.usage_sent);
+  EXPECT_TRUE(truth.completed);
+  EXPECT_FALSE(truth.reported_prefill);
+  ASSERT_EQ(truth.content_event_times.size(), 3u);
+  EXPECT_GE(truth.content_event_times[0] - truth.started_at, kTtft);
+  EXPECT_LT(truth.content_event_times[0] - truth.started_at, kTtft + 5ms);
+
+  // Natural end below max_new_tokens: "eos_token".
+  const auto natural =
+      post("/generate_stream", R"({"inputs":"x","parameters":{"max_new_tokens":100}})", "tgi-eos");
+  const auto natural_events = sse_data(natural.body);
+  ASSERT_EQ(natural_events.size(), 8u);
+  EXPECT_EQ(json::parse(natural_events[7]).at("details").at("finish_reason").as_string(),
+            "eos_token");
+  EXPECT_EQ(post("/generate_stream", R"({"parameters":{}})", "tgi-bad").status, 400u);
+}
+
+TEST_F(SimulatorTest, TritonStreamsTextOutputWithoutAnEndMarker) {
+  const auto body = R"({"text_input":"a b","max_tokens":5,"stream":true,"ignore_eos":true})";
+  const auto reply = post("/v2/models/my-model/generate_stream", body, "triton-1",
+                          {{"x-sim-tokens-per-event", "2"}, {"x-sim-output-tokens", "2"}});
+  ASSERT_EQ(reply.status, 200u);
+  EXPECT_FALSE(reply.read_error) << "the chunked body ends properly";
+  EXPECT_EQ(reply.body.rfind("data: {", 0), 0u);
+  const auto events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 3u);
+  const std::vector<std::string> texts{" tok tok", " tok tok", " tok"};
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto event = json::parse(events[i]).as_object();
+    EXPECT_EQ(event.at("model_name").as_string(), "my-model");
+    EXPECT_EQ(event.at("model_version").as_string(), "1");
+    EXPECT_FALSE(event.at("sequence_end").as_bool());
+    EXPECT_EQ(event.at("sequence_id").as_int64(), 0);
+    EXPECT_FALSE(event.at("sequence_start").as_bool());
+    EXPECT_EQ(event.at("text_output").as_string(), texts[i]);
+  }
+  const auto truth = this->truth("triton-1");
+  EXPECT_EQ(truth.flavor, "triton");
+  EXPECT_EQ(truth.model, "my-model");
+  EXPECT_EQ(truth.prompt_tokens, 2);
+  EXPECT_EQ(truth.output_tokens, 5);  // ignore_eos: max_tokens, past the natural length 2
+  EXPECT_EQ(truth.tokens_per_content_event, (std::vector<int>{2, 2, 1}));
+  EXPECT_TRUE(truth.completed);
+
+  const auto capped =
+      post("/v2/models/m/generate_stream", R"({"text_input":"a","max_tokens":3})", "triton-2");
+  EXPECT_EQ(sse_data(capped.body).size(), 3u);
+  EXPECT_EQ(post("/v2/models/m/generate_stream", R"({"max_tokens":3})", "triton-bad").status, 400u);
+}
+
+TEST_F(SimulatorTest, MindieInferReportsThePrefillAndDecodeTimesItApplied) {
+  const auto body = R"({"inputs":"a b c d","stream":true,)"
+                    R"("parameters":{"max_new_tokens":4,"ignore_eos":true,"details":true}})";
+  const auto reply = post("/infer", body, "infer-1",
+                          {{"x-sim-ttft", "uniform(20ms,30ms)"},
+                           {"x-sim-itl", "uniform(3ms,9ms)"},
+                           {"x-sim-output-tokens", "2"}});
+  ASSERT_EQ(reply.status, 200u);
+  EXPECT_EQ(reply.body.rfind("data:{", 0), 0u);
+  const auto events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 4u);
+  const auto truth = this->truth("infer-1");
+  EXPECT_EQ(truth.flavor, "mindie");
+  EXPECT_EQ(truth.output_tokens, 4);
+  ASSERT_EQ(truth.content_event_times.size(), 4u);
+  ASSERT_TRUE(truth.reported_prefill && truth.reported_decode);
+
+  const auto first = json::parse(events[0]).as_object();
+  EXPECT_EQ(first.at("token").at("text").as_string(), " tok");
+  EXPECT_FALSE(first.contains("decode_time"));
+  const auto prefill = from_ms(first.at("prefill_time"));
+  EXPECT_EQ(prefill, *truth.reported_prefill);
+  EXPECT_GE(prefill, 20ms);
+  EXPECT_LE(prefill, 30ms);
+  // What was reported is what was applied: the first write came prefill after the start.
+  EXPECT_LT(absolute(truth.content_event_times[0] - truth.started_at - prefill), 1ms);
+
+  std::chrono::nanoseconds decode_sum{0};
+  auto scheduled = truth.started_at + prefill;
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    const auto event = json::parse(events[i]).as_object();
+    EXPECT_FALSE(event.contains("prefill_time"));
+    const auto decode = from_ms(event.at("decode_time"));
+    EXPECT_GE(decode, 3ms);
+    EXPECT_LE(decode, 9ms);
+    decode_sum += decode;
+    scheduled += decode;
+    EXPECT_LT(absolute(truth.content_event_times[i] - scheduled), 1ms) << "event " << i;
+  }
+  EXPECT_EQ(decode_sum, *truth.reported_decode);
+  const auto last = json::parse(events[3]).as_object();
+  EXPECT_EQ(last.at("generated_text").as_string(), " tok tok tok tok");
+  EXPECT_EQ(last.at("details").at("finish_reason").as_string(), "length");
+  EXPECT_EQ(last.at("details").at("generated_tokens").as_int64(), 4);
+
+  // details: false -> no details; stream defaults to false -> one JSON object.
+  const auto no_details =
+      post("/infer", R"({"inputs":"a","stream":true,"parameters":{"details":false}})", "infer-2");
+  const auto no_details_events = sse_data(no_details.body);
+  ASSERT_EQ(no_details_events.size(), 8u);
+  EXPECT_TRUE(json::parse(no_details_events[7]).at("details").is_null());
+  EXPECT_EQ(json::parse(no_details_events[7]).at("generated_text").as_string().size(), 8u * 4);
+  const auto whole = post("/infer", R"({"inputs":"a","parameters":{"max_new_tokens":2}})", "i-3");
+  ASSERT_EQ(whole.status, 200u);
+  EXPECT_EQ(json::parse(whole.body).at("generated_text").as_string(), " tok tok");
+}
+
+TEST_F(SimulatorTest, MindieStyleChatPutsUsageOnTheLastChoiceWithoutTheSpace) {
+  const auto reply =
+      post("/v1/chat/completions", chat_body(3), "mindie-chat", {{"x-sim-style", "mindie"}});
+  ASSERT_EQ(reply.status, 200u);
+  EXPECT_EQ(reply.body.rfind("data:{", 0), 0u);
+  EXPECT_EQ(reply.body.find("data: "), std::string::npos);
+  const auto events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 5u);  // role, 3 content (the last with usage), [DONE]
+  EXPECT_FALSE(json::parse(events[2]).as_object().contains("usage"));
+  const auto last = json::parse(events[3]);
+  EXPECT_EQ(last.at("choices").at(0).at("finish_reason").as_string(), "length");
+  EXPECT_EQ(last.at("usage").at("completion_tokens").as_int64(), 3);
+  EXPECT_EQ(events[4], "[DONE]");
+  const auto truth = this->truth("mindie-chat");
+  EXPECT_EQ(truth.flavor, "mindie-chat");
+  EXPECT_TRUE(truth.usage_sent);
+  EXPECT_EQ(post("/v1/chat/completions", chat_body(3), "bad-style", {{"x-sim-style", "x"}}).status,
+            400u);
+}
+
+void expect_ollama_timestamp(const json::object& object) {
+  const auto created = std::string(object.at("created_at").as_string());
+  EXPECT_EQ(created.size(), 30u) << created;  // 2026-01-02T03:04:05.123456789Z
+  EXPECT_EQ(created.back(), 'Z') << created;
+  EXPECT_EQ(created[10], 'T') << created;
+}
+
+TEST_F(SimulatorTest, OllamaChatStreamsNdjsonWithDurationsOfWhatItDid) {
+  const auto body = json::serialize(json::object{
+      {"model", "llama3"},
+      {"messages", json::array{json::object{{"role", "user"}, {"content", "say hi now"}}}},
+      {"stream", true},
+      {"options", json::object{{"num_predict", 3}}}});
+  const auto reply = post("/api/chat", body, "ollama-1");
+  ASSERT_EQ(reply.status, 200u);
+  EXPECT_FALSE(reply.read_error);
+  EXPECT_EQ(reply.content_type, "application/x-ndjson");
+  ASSERT_EQ(reply.body.back(), '\n');
+  const auto lines = ndjson_lines(reply.body);
+  ASSERT_EQ(lines.size(), 4u);  // 3 content, done
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto object = json::parse(lines[i]).as_object();
+    EXPECT_EQ(object.at("model").as_string(), "llama3");
+    expect_ollama_timestamp(object);
+    EXPECT_EQ(object.at("message").at("role").as_string(), "assistant");
+    EXPECT_EQ(object.at("message").at("content").as_string(), " tok");
+    EXPECT_FALSE(object.at("done").as_bool());
+  }
+  const auto done = json::parse(lines[3]).as_object();
+  expect_ollama_timestamp(done);
+  EXPECT_EQ(done.at("message").at("content").as_string(), "");
+  EXPECT_TRUE(done.at("done").as_bool());
+  EXPECT_EQ(done.at("done_reason").as_string(), "length");
+  EXPECT_EQ(done.at("prompt_eval_count").as_int64(), 3);
+  EXPECT_EQ(done.at("eval_count").as_int64(), 3);
+
+  const auto truth = this->truth("ollama-1");
+  EXPECT_EQ(truth.flavor, "ollama");
+  EXPECT_EQ(truth.output_tokens, 3);
+  EXPECT_TRUE(truth.usage_sent);
+  ASSERT_EQ(truth.content_event_times.size(), 3u);
+  ASSERT_TRUE(truth.reported_prefill && truth.reported_decode && truth.reported_total &&
+              truth.reported_queue);
+  const auto ns = [&](const char* key) {
+    return std::chrono::nanoseconds(done.at(key).as_int64());
+  };
+  EXPECT_EQ(ns("prompt_eval_duration"), *truth.reported_prefill);
+  EXPECT_EQ(ns("eval_duration"), *truth.reported_decode);
+  EXPECT_EQ(ns("total_duration"), *truth.reported_total);
+  EXPECT_EQ(ns("load_duration"), *truth.reported_queue);
+  // The durations are what the simulator did.
+  EXPECT_LT(
+      absolute(ns("prompt_eval_duration") - (truth.content_event_times[0] - truth.started_at)),
+      1ms);
+  EXPECT_LT(
+      absolute(ns("eval_duration") - (truth.content_event_times[2] - truth.content_event_times[0])),
+      1ms);
+  EXPECT_LT(absolute(ns("prompt_eval_duration") - kTtft), 2ms);
+  EXPECT_LT(absolute(ns("eval_duration") - 2 * kItl), 2ms);
+  EXPECT_GE(ns("total_duration"), truth.content_event_times[2] - truth.received_at);
+  EXPECT_LT(ns("total_duration") - (truth.content_event_times[2] - truth.received_at), 1ms);
+}
+
+TEST_F(SimulatorTest, OllamaGenerateUsesResponseAndStopsNaturally) {
+  const auto reply = post("/api/generate", R"({"model":"m","prompt":"why is the sky blue"})",
+                          "ollama-gen", {{"x-sim-tokens-per-event", "3"}});
+  ASSERT_EQ(reply.status, 200u);
+  const auto lines = ndjson_lines(reply.body);
+  ASSERT_EQ(lines.size(), 4u);  // 8 tokens in 3 + 3 + 2, then done
+  EXPECT_EQ(json::parse(lines[0]).at("response").as_string(), " tok tok tok");
+  EXPECT_EQ(json::parse(lines[2]).at("response").as_string(), " tok tok");
+  const auto done = json::parse(lines[3]).as_object();
+  EXPECT_EQ(done.at("response").as_string(), "");
+  EXPECT_EQ(done.at("done_reason").as_string(), "stop");
+  EXPECT_EQ(done.at("prompt_eval_count").as_int64(), 5);
+  EXPECT_EQ(done.at("eval_count").as_int64(), 8);
+  const auto truth = this->truth("ollama-gen");
+  EXPECT_EQ(truth.flavor, "ollama-generate");
+  EXPECT_EQ(truth.tokens_per_content_event, (std::vector<int>{3, 3, 2}));
+
+  // stream: false -> one object with everything.
+  const auto whole = post(
+      "/api/generate", R"({"model":"m","prompt":"x","stream":false,"options":{"num_predict":2}})",
+      "ollama-whole");
+  ASSERT_EQ(whole.status, 200u);
+  const auto object = json::parse(whole.body).as_object();
+  EXPECT_EQ(object.at("response").as_string(), " tok tok");
+  EXPECT_TRUE(object.at("done").as_bool());
+  EXPECT_EQ(object.at("eval_count").as_int64(), 2);
+  EXPECT_EQ(std::chrono::nanoseconds(object.at("prompt_eval_duration").as_int64()), kTtft);
+  EXPECT_FALSE(this->truth("ollama-whole").stream);
+}
+
+TEST_F(SimulatorTest, FaultsTakeEachFlavorsShape) {
+  const std::string tgi = R"({"inputs":"a","parameters":{"max_new_tokens":4}})";
+  const std::string ollama = R"({"model":"m","prompt":"a","options":{"num_predict":4}})";
+  const std::string triton = R"({"text_input":"a","max_tokens":4})";
+
+  // status:<code> in every flavor, with its own error body.
+  auto reply = post("/generate_stream", tgi, "f-tgi-status", {{"x-sim-fault", "status:503"}});
+  EXPECT_EQ(reply.status, 503u);
+  EXPECT_TRUE(json::parse(reply.body).at("error").is_string());
+  EXPECT_TRUE(json::parse(reply.body).at("error_type").is_string());
+  reply = post("/api/generate", ollama, "f-ollama-status", {{"x-sim-fault", "status:429"}});
+  EXPECT_EQ(reply.status, 429u);
+  EXPECT_TRUE(json::parse(reply.body).at("error").is_string());
+  reply = post("/v2/models/m/generate_stream", triton, "f-triton-status",
+               {{"x-sim-fault", "status:500"}});
+  EXPECT_EQ(reply.status, 500u);
+  EXPECT_EQ(this->truth("f-triton-status").status, 500u);
+
+  // error_event: TGI/MindIE shape, no [DONE].
+  reply = post("/generate_stream", tgi, "f-tgi-error", {{"x-sim-fault", "error_event"}});
+  auto events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(json::parse(events[1]).at("error_type").as_string(), "generation");
+  EXPECT_TRUE(json::parse(events[1]).at("error").is_string());
+  reply = post("/infer", R"({"inputs":"a","stream":true})", "f-infer-error",
+               {{"x-sim-fault", "error_event"}});
+  EXPECT_EQ(json::parse(sse_data(reply.body).at(1)).at("error_type").as_string(), "generation");
+  reply = post("/api/generate", ollama, "f-ollama-error", {{"x-sim-fault", "error_event"}});
+  auto lines = ndjson_lines(reply.body);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(json::parse(lines[1]).at("error").is_string());
+  EXPECT_FALSE(reply.read_error);
+
+  // close_mid_stream: half the events, then a truncated body.
+  reply = post("/v2/models/m/generate_stream", triton, "f-triton-close",
+               {{"x-sim-fault", "close_mid_stream"}});
+  EXPECT_TRUE(reply.read_error);
+  EXPECT_EQ(sse_data(reply.body).size(), 2u);
+  reply = post("/api/generate", ollama, "f-ollama-close", {{"x-sim-fault", "close_mid_stream"}});
+  EXPECT_TRUE(reply.read_error);
+  EXPECT_EQ(ndjson_lines(reply.body).size(), 2u);
+
+  // malformed_event: an extra broken line after the first.
+  reply = post("/api/generate", ollama, "f-ollama-malformed", {{"x-sim-fault", "malformed_event"}});
+  lines = ndjson_lines(reply.body);
+  ASSERT_EQ(lines.size(), 6u);  // content, broken, 3 content, done
+  boost::system::error_code ec;
+  json::parse(lines[1], ec);
+  EXPECT_TRUE(ec) << lines[1];
+  reply = post("/generate_stream", tgi, "f-tgi-malformed", {{"x-sim-fault", "malformed_event"}});
+  events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 5u);
+  json::parse(events[1], ec);
+  EXPECT_TRUE(ec) << events[1];
+
+  // no_done: Ollama without the done object; TGI without generated_text/details.
+  reply = post("/api/generate", ollama, "f-ollama-no-done", {{"x-sim-fault", "no_done"}});
+  lines = ndjson_lines(reply.body);
+  ASSERT_EQ(lines.size(), 4u);
+  for (const auto& line : lines) {
+    EXPECT_FALSE(json::parse(line).at("done").as_bool());
+  }
+  reply = post("/generate_stream", tgi, "f-tgi-no-done", {{"x-sim-fault", "no_done"}});
+  events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_TRUE(json::parse(events[3]).at("generated_text").is_null());
+
+  // no_usage: TGI details null; Ollama done without counts.
+  reply = post("/generate_stream", tgi, "f-tgi-no-usage", {{"x-sim-fault", "no_usage"}});
+  events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(json::parse(events[3]).at("generated_text").as_string(), " tok tok tok tok");
+  EXPECT_TRUE(json::parse(events[3]).at("details").is_null());
+  EXPECT_FALSE(this->truth("f-tgi-no-usage").usage_sent);
+  reply = post("/api/generate", ollama, "f-ollama-no-usage", {{"x-sim-fault", "no_usage"}});
+  const auto done = json::parse(ndjson_lines(reply.body).back()).as_object();
+  EXPECT_TRUE(done.at("done").as_bool());
+  EXPECT_FALSE(done.contains("eval_count"));
+  EXPECT_FALSE(this->truth("f-ollama-no-usage").reported_total);
+
+  // long_line: TGI as an SSE comment, Ollama as a valid object without output.
+  reply = post("/generate_stream", tgi, "f-tgi-long", {{"x-sim-fault", "long_line"}});
+  events = sse_data(reply.body);
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].rfind(":", 0), 0u);
+  EXPECT_GE(events[0].size(), 2u * 1024 * 1024 - 16);
+  reply = post("/api/generate", ollama, "f-ollama-long", {{"x-sim-fault", "long_line"}});
+  lines = ndjson_lines(reply.body);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_GE(lines[0].size(), 2u * 1024 * 1024 - 16);
+  EXPECT_EQ(json::parse(lines[0]).at("response").as_string(), "");
+
+  // stall_after_first: one event, then nothing.
+  Request stall{http::verb::post,
+                "/api/chat",
+                R"({"messages":[{"role":"user","content":"x"}]})",
+                {{"X-Request-Id", "f-ollama-stall"}, {"x-sim-fault", "stall_after_first"}},
+                200ms,
+                nullptr};
+  reply = run_one(simulator_->port(), stall);
+  EXPECT_TRUE(reply.timed_out);
+  EXPECT_EQ(ndjson_lines(reply.body).size(), 1u);
+}
+
+std::vector<Request> one_request_per_flavor() {
+  const std::vector<std::pair<std::string, std::string>> targets{
+      {"/v1/completions", completion_body(2)},
+      {"/v1/chat/completions", chat_body(2)},
+      {"/generate_stream", R"({"inputs":"a","parameters":{"max_new_tokens":2}})"},
+      {"/v2/models/m/generate_stream", R"({"text_input":"a","max_tokens":2})"},
+      {"/infer", R"({"inputs":"a","stream":true,"parameters":{"max_new_tokens":2}})"},
+      {"/api/chat", R"({"messages":[{"role":"user","content":"x"}],"options":{"num_predict":2}})"},
+      {"/api/generate", R"({"prompt":"x","options":{"num_predict":2}})"},
+  };
+  std::vector<Request> requests;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    requests.push_back(Request{http::verb::post,
+                               targets[i].first,
+                               targets[i].second,
+                               {{"X-Request-Id", "keep-" + std::to_string(i)}},
+                               0ms,
+                               nullptr});
+  }
+  return requests;
+}
+
+TEST_F(SimulatorTest, KeepAliveServesEveryFlavorOnOneConnection) {
+  const auto requests = one_request_per_flavor();
+  const auto replies = run_on_one_connection(simulator_->port(), requests);
+  ASSERT_EQ(replies.size(), requests.size());
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(replies[i].status, 200u) << requests[i].target;
+    EXPECT_FALSE(replies[i].read_error) << requests[i].target;
+    const auto truth = this->truth("keep-" + std::to_string(i));
+    EXPECT_TRUE(truth.completed) << requests[i].target;
+    EXPECT_EQ(truth.output_tokens, 2) << requests[i].target;
+    EXPECT_EQ(truth.request_on_connection, i + 1) << requests[i].target;
+    EXPECT_EQ(truth.connection_id, 1u);
+  }
+  EXPECT_EQ(simulator_->connections_accepted(), 1u);
+  EXPECT_EQ(simulator_->requests_seen(), requests.size());
+  // A second connection gets the next id.
+  post("/v1/completions", completion_body(1), "second-connection");
+  EXPECT_EQ(truth("second-connection").connection_id, 2u);
+  EXPECT_EQ(truth("second-connection").request_on_connection, 1u);
+  EXPECT_EQ(simulator_->connections_accepted(), 2u);
+}
+
+// --- HTTPS ---
+
+// A throwaway CA, a server certificate for localhost/127.0.0.1 and a client certificate, made
+// with the openssl CLI once for the whole suite.
+class SimulatorTlsTest : public SimulatorTest {
+ protected:
+  static void SetUpTestSuite() {
+    if (std::system("openssl version > /dev/null 2>&1") != 0) {
+      return;
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "llmprobe-sim-tls-XXXXXX");
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return;
+    }
+    dir_ = pattern;
+    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string commands =
+        "cd '" + dir_ + "' && (" + "openssl req -x509 " + key +
+        " -keyout ca.key -out ca.pem -days 2 -subj '/CN=sim test CA'"
+        " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
+        " && openssl req " +
+        key +
+        " -keyout server.key -out server.csr -subj '/CN=localhost'"
+        " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n'"
+        " > server.ext"
+        " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+        " -out server.pem -days 2 -extfile server.ext"
+        " && openssl req " +
+        key +
+        " -keyout client.key -out client.csr -subj '/CN=llmprobe'"
+        " && printf 'extendedKeyUsage=clientAuth\\n' > client.ext"
+        " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+        " -out client.pem -days 2 -extfile client.ext";
+    ready_ = std::system((commands + ") > openssl.log 2>&1").c_str()) == 0;
+  }
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+  void SetUp() override {
+    if (!ready_) {
+      GTEST_SKIP() << "could not make test certificates with the openssl CLI";
+    }
+  }
+  static std::string file(const char* name) { return dir_ + "/" + name; }
+  static Options tls_options(bool require_client_cert) {
+    auto options = fast_options();
+    options.tls_cert_file = file("server.pem");
+    options.tls_key_file = file("server.key");
+    if (require_client_cert) {
+      options.tls_client_ca_file = file("ca.pem");
+    }
+    return options;
+  }
+  static ssl::context client_context(bool with_cert) {
+    ssl::context context(ssl::context::tls_client);
+    context.load_verify_file(file("ca.pem"));
+    context.set_verify_mode(ssl::verify_peer);
+    if (with_cert) {
+      context.use_certificate_chain_file(file("client.pem"));
+      context.use_private_key_file(file("client.key"), ssl::context::pem);
+    }
+    return context;
+  }
+  void wait_for_handshake_failures(std::size_t count) {
+    const auto give_up = SimClock::now() + 3s;
+    while (simulator_->tls_handshake_failures() < count && SimClock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_EQ(simulator_->tls_handshake_failures(), count);
+  }
+
+  static inline std::string dir_;
+  static inline bool ready_ = false;
+};
+
+TEST_F(SimulatorTlsTest, ServesEveryFlavorOverHttpsWithKeepAlive) {
+  start(tls_options(false));
+  auto client = client_context(false);
+  const auto requests = one_request_per_flavor();
+  const auto replies = run_on_one_connection(simulator_->port(), requests, &client);
+  ASSERT_EQ(replies.size(), requests.size());
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(replies[i].status, 200u) << requests[i].target;
+    EXPECT_FALSE(replies[i].read_error) << requests[i].target;
+    EXPECT_EQ(truth("keep-" + std::to_string(i)).request_on_connection, i + 1);
+  }
+  const auto timing = this->truth("keep-0");
+  ASSERT_EQ(timing.content_event_times.size(), 2u);
+  EXPECT_LT(timing.content_event_times[0] - timing.started_at, kTtft + 5ms);
+  EXPECT_EQ(simulator_->connections_accepted(), 1u);
+  EXPECT_EQ(simulator_->tls_handshake_failures(), 0u);
+
+  // Plain HTTP to the TLS listener: a failed handshake, counted.
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), simulator_->port()));
+  asio::write(socket, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string raw;
+  boost::system::error_code read_error;
+  asio::read(socket, asio::dynamic_buffer(raw), read_error);
+  EXPECT_EQ(raw.find("HTTP/1.1 200"), std::string::npos);
+  wait_for_handshake_failures(1);
+}
+
+TEST_F(SimulatorTlsTest, MutualTlsAcceptsTheClientCertificate) {
+  start(tls_options(true));
+  auto client = client_context(true);
+  const auto reply = run_one(simulator_->port(),
+                             Request{http::verb::post,
+                                     "/v1/chat/completions",
+                                     chat_body(3),
+                                     {{"X-Request-Id", "mtls"}},
+                                     0ms,
+                                     nullptr},
+                             &client);
+  ASSERT_EQ(reply.status, 200u);
+  EXPECT_EQ(sse_data(reply.body).size(), 6u);
+  EXPECT_TRUE(truth("mtls").completed);
+  EXPECT_EQ(simulator_->tls_handshake_failures(), 0u);
+}
+
+TEST_F(SimulatorTlsTest, MutualTlsRefusesAClientWithoutCertificate) {
+  start(tls_options(true));
+  auto client = client_context(false);
+  // With TLS 1.3 the client may finish its half of the handshake before the server refuses it;
+  // either way no response comes back.
+  asio::io_context io;
+  bool answered = false;
+  asio::co_spawn(io,
+                 exchange(simulator_->port(),
+                          Request{http::verb::get, "/health", "", {}, 0ms, nullptr}, &client),
+                 [&answered](std::exception_ptr error, Reply reply) {
+                   answered = !error && reply.status == 200;
+                 });
+  io.run();
+  EXPECT_FALSE(answered);
+  wait_for_handshake_failures(1);
+  EXPECT_EQ(simulator_->requests_seen(), 0u);
+  EXPECT_EQ(simulator_->connections_accepted(), 1u);
+}
+
+TEST_F(SimulatorTlsTest, MissingCertificateFileFailsAtStart) {
+  auto options = tls_options(false);
+  options.tls_cert_file = file("nonexistent.pem");
+  Simulator simulator(options);
+  EXPECT_THROW(simulator.start(), std::runtime_error);
 }
 
 TEST(DelaySpecTest, ParsesTheTextForms) {

@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8000";
   std::string ttft = "50ms";
   std::string itl = "10ms";
-  po::options_description flags("llmprobe-sim: OpenAI-compatible streaming server for tests");
+  po::options_description flags(
+      "llmprobe-sim: streaming inference server for tests (OpenAI, TGI, Triton, MindIE, Ollama)");
   flags.add_options()("help,h", "show this help")(
       "listen", po::value(&listen)->default_value(listen), "address to serve on (host:port)")(
       "ttft", po::value(&ttft)->default_value(ttft),
@@ -87,7 +88,12 @@ int main(int argc, char** argv) {
       "fault", po::value(&options.fault)->default_value(""),
       "fault for every request (see simulator.hpp)")(
       "seed", po::value(&options.seed)->default_value(1), "seed of the delay distributions")(
-      "threads", po::value(&options.threads)->default_value(1), "I/O threads");
+      "threads", po::value(&options.threads)->default_value(1), "I/O threads")(
+      "tls-cert", po::value(&options.tls_cert_file),
+      "serve HTTPS only, with this PEM certificate (chain) file; needs --tls-key")(
+      "tls-key", po::value(&options.tls_key_file), "PEM private key of --tls-cert")(
+      "tls-client-ca", po::value(&options.tls_client_ca_file),
+      "require a client certificate signed by this PEM CA (mutual TLS)");
 
   try {
     po::variables_map values;
@@ -110,6 +116,12 @@ int main(int argc, char** argv) {
       throw UsageError{"--fault: unknown fault '" + options.fault + "'"};
     }
     options.role_chunk = !values["no-role-chunk"].as<bool>();
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+      throw UsageError{"--tls-cert and --tls-key go together"};
+    }
+    if (!options.tls_client_ca_file.empty() && options.tls_cert_file.empty()) {
+      throw UsageError{"--tls-client-ca needs --tls-cert and --tls-key"};
+    }
   } catch (const UsageError& e) {
     std::cerr << "llmprobe-sim: " << e.message << "\n";
     return kUsageError;
@@ -130,8 +142,10 @@ int main(int argc, char** argv) {
   try {
     Simulator simulator(options);
     simulator.start();
-    std::fprintf(stderr, "llmprobe-sim: listening on %s:%u\n", options.host.c_str(),
-                 static_cast<unsigned>(simulator.port()));
+    std::fprintf(stderr, "llmprobe-sim: listening on %s://%s:%u%s\n",
+                 options.tls_cert_file.empty() ? "http" : "https", options.host.c_str(),
+                 static_cast<unsigned>(simulator.port()),
+                 options.tls_client_ca_file.empty() ? "" : " (client certificate required)");
     int received = 0;
     sigwait(&signals, &received);
     simulator.stop();

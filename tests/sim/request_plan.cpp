@@ -1,6 +1,7 @@
 // Turning a request into a Plan: delays, faults, token counts. No I/O here, so every rule the
 // simulator follows can be read (and tested) in one place.
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
@@ -161,6 +162,7 @@ std::optional<Fault> parse_fault(std::string_view text) {
       {"no_usage", FaultKind::no_usage},
       {"no_done", FaultKind::no_done},
       {"usage_on_last_choice", FaultKind::usage_on_last_choice},
+      {"echo_auth", FaultKind::echo_auth},
   };
   for (const auto& [name, kind] : kNamed) {
     if (text == name) {
@@ -189,7 +191,30 @@ int Plan::tokens_in_event(int index) const {
 }
 
 const char* Plan::finish_reason() const {
-  return hit_max_tokens ? "length" : "stop";
+  if (hit_max_tokens) {
+    return "length";
+  }
+  return is_tgi_shaped(endpoint) ? "eos_token" : "stop";
+}
+
+std::string Plan::flavor() const {
+  switch (endpoint) {
+    case Endpoint::completions:
+      return mindie_style ? "mindie-completions" : "openai-completions";
+    case Endpoint::chat:
+      return mindie_style ? "mindie-chat" : "openai-chat";
+    case Endpoint::tgi:
+      return "tgi";
+    case Endpoint::triton:
+      return "triton";
+    case Endpoint::mindie:
+      return "mindie";
+    case Endpoint::ollama_chat:
+      return "ollama";
+    case Endpoint::ollama_generate:
+      return "ollama-generate";
+  }
+  return "unknown";
 }
 
 std::string error_body(std::string_view message, std::string_view type, unsigned code) {
@@ -199,6 +224,19 @@ std::string error_body(std::string_view message, std::string_view type, unsigned
   error["code"] = code;
   boost::json::object body;
   body["error"] = std::move(error);
+  return boost::json::serialize(body);
+}
+
+std::string flavor_error_body(Endpoint endpoint, std::string_view message, std::string_view type,
+                              unsigned code) {
+  if (is_openai(endpoint)) {
+    return error_body(message, type, code);
+  }
+  boost::json::object body;
+  body["error"] = message;
+  if (is_tgi_shaped(endpoint)) {
+    body["error_type"] = type;
+  }
   return boost::json::serialize(body);
 }
 
@@ -284,7 +322,8 @@ PlanError bad_request(std::string message) {
 }  // namespace
 
 std::variant<Plan, PlanError> make_plan(Endpoint endpoint, std::string_view body,
-                                        const SimHeaders& headers, const Options& options) {
+                                        const SimHeaders& headers, const Options& options,
+                                        std::string_view path_model) {
   Plan plan;
   plan.endpoint = endpoint;
   plan.ttft = options.ttft;
@@ -327,6 +366,13 @@ std::variant<Plan, PlanError> make_plan(Endpoint endpoint, std::string_view body
   if (!headers.fault.empty()) {
     plan.fault_text = std::string(trim(headers.fault));
   }
+  if (!headers.style.empty()) {
+    if (trim(headers.style) != "mindie") {
+      return bad_request("invalid x-sim-style: '" + std::string(headers.style) +
+                         "' (known: mindie)");
+    }
+    plan.mindie_style = true;
+  }
   auto fault = parse_fault(plan.fault_text);
   if (!fault) {
     return bad_request("unknown fault '" + plan.fault_text + "'");
@@ -343,7 +389,9 @@ std::variant<Plan, PlanError> make_plan(Endpoint endpoint, std::string_view body
   }
   const auto& request = parsed.get_object();
 
-  if (const auto* model = request.if_contains("model"); model != nullptr) {
+  if (endpoint == Endpoint::triton) {
+    plan.model = std::string(path_model);
+  } else if (const auto* model = request.if_contains("model"); model != nullptr) {
     if (!model->is_string()) {
       return bad_request("'model' must be a string");
     }
@@ -353,56 +401,132 @@ std::variant<Plan, PlanError> make_plan(Endpoint endpoint, std::string_view body
   }
   plan.model_json = json::serialize(json::string(plan.model));
 
+  // The prompt, by flavor.
   std::optional<int> prompt_tokens;
-  if (endpoint == Endpoint::completions) {
-    const auto* prompt = request.if_contains("prompt");
-    if (prompt == nullptr) {
-      return bad_request("missing field 'prompt'");
+  const auto string_field = [&](const char* key) -> std::variant<int, PlanError> {
+    const auto* value = request.if_contains(key);
+    if (value == nullptr) {
+      return bad_request(std::string("missing field '") + key + "'");
     }
-    prompt_tokens = completion_prompt_tokens(*prompt);
-    if (!prompt_tokens) {
-      return bad_request("'prompt' must be a string or an array of strings or token ids");
+    if (!value->is_string()) {
+      return bad_request(std::string("'") + key + "' must be a string");
     }
-  } else {
-    const auto* messages = request.if_contains("messages");
-    if (messages == nullptr) {
-      return bad_request("missing field 'messages'");
+    return count_words(value->get_string());
+  };
+  switch (endpoint) {
+    case Endpoint::completions: {
+      const auto* prompt = request.if_contains("prompt");
+      if (prompt == nullptr) {
+        return bad_request("missing field 'prompt'");
+      }
+      prompt_tokens = completion_prompt_tokens(*prompt);
+      if (!prompt_tokens) {
+        return bad_request("'prompt' must be a string or an array of strings or token ids");
+      }
+      break;
     }
-    prompt_tokens = chat_prompt_tokens(*messages);
-    if (!prompt_tokens) {
-      return bad_request("'messages' must be a non-empty array of {role, content} objects");
+    case Endpoint::chat:
+    case Endpoint::ollama_chat: {
+      const auto* messages = request.if_contains("messages");
+      if (messages == nullptr) {
+        return bad_request("missing field 'messages'");
+      }
+      prompt_tokens = chat_prompt_tokens(*messages);
+      if (!prompt_tokens) {
+        return bad_request("'messages' must be a non-empty array of {role, content} objects");
+      }
+      break;
+    }
+    case Endpoint::tgi:
+    case Endpoint::mindie:
+    case Endpoint::triton:
+    case Endpoint::ollama_generate: {
+      const char* key = endpoint == Endpoint::triton            ? "text_input"
+                        : endpoint == Endpoint::ollama_generate ? "prompt"
+                                                                : "inputs";
+      auto words = string_field(key);
+      if (auto* error = std::get_if<PlanError>(&words)) {
+        return *error;
+      }
+      prompt_tokens = std::get<int>(words);
+      break;
     }
   }
   plan.prompt_tokens = *prompt_tokens;
 
+  // Where stream / ignore_eos / the length cap live, by flavor.
+  const json::object* parameters = &request;
+  if (is_tgi_shaped(endpoint) || is_ollama(endpoint)) {
+    static const json::object empty;
+    parameters = &empty;
+    const char* key = is_ollama(endpoint) ? "options" : "parameters";
+    if (const auto* value = request.if_contains(key); value != nullptr && !value->is_null()) {
+      if (!value->is_object()) {
+        return bad_request(std::string("'") + key + "' must be an object");
+      }
+      parameters = &value->get_object();
+    }
+  }
+
+  // Streaming: OpenAI and MindIE /infer default to false, Ollama to true; TGI's and Triton's
+  // generate_stream always stream.
+  plan.stream = is_ollama(endpoint) || endpoint == Endpoint::tgi || endpoint == Endpoint::triton;
   if (const auto* stream = request.if_contains("stream"); stream != nullptr && !stream->is_null()) {
     if (!stream->is_bool()) {
       return bad_request("'stream' must be a boolean");
     }
-    plan.stream = stream->get_bool();
+    if (endpoint != Endpoint::tgi && endpoint != Endpoint::triton) {
+      plan.stream = stream->get_bool();
+    }
   }
   if (const auto* stream_options = request.if_contains("stream_options");
-      stream_options != nullptr && stream_options->is_object()) {
+      is_openai(endpoint) && !plan.mindie_style && stream_options != nullptr &&
+      stream_options->is_object()) {
     const auto* include_usage = stream_options->get_object().if_contains("include_usage");
     plan.include_usage =
         include_usage != nullptr && include_usage->is_bool() && include_usage->get_bool();
   }
   bool ignore_eos = false;
-  if (const auto* value = request.if_contains("ignore_eos"); value != nullptr) {
+  if (const auto* value = parameters->if_contains("ignore_eos");
+      value != nullptr && endpoint != Endpoint::tgi && !is_ollama(endpoint)) {
     if (!value->is_bool()) {
       return bad_request("'ignore_eos' must be a boolean");
     }
     ignore_eos = value->get_bool();
   }
+  if (endpoint == Endpoint::mindie) {
+    if (const auto* value = parameters->if_contains("details"); value != nullptr) {
+      if (!value->is_bool()) {
+        return bad_request("'details' must be a boolean");
+      }
+      plan.details = value->get_bool();
+    }
+  }
   std::optional<int> max_tokens;
-  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-    if (const auto* value = request.if_contains(key); value != nullptr && !value->is_null()) {
+  std::array<const char*, 2> cap_keys{"max_tokens", "max_completion_tokens"};
+  if (is_tgi_shaped(endpoint)) {
+    cap_keys = {"max_new_tokens", nullptr};
+  } else if (is_ollama(endpoint)) {
+    cap_keys = {"num_predict", nullptr};
+  }
+  for (const char* key : cap_keys) {
+    if (key == nullptr) {
+      break;
+    }
+    if (const auto* value = parameters->if_contains(key); value != nullptr && !value->is_null()) {
+      if (is_ollama(endpoint) && value->is_int64() && value->get_int64() <= 0) {
+        break;  // Ollama: -1 (no limit) and -2 (fill the context) mean no cap
+      }
       max_tokens = positive_int(*value);
       if (!max_tokens) {
         return bad_request(std::string("'") + key + "' must be a positive integer");
       }
       break;
     }
+  }
+  // TGI and MindIE /infer send one token per event, whatever tokens_per_event says.
+  if (is_tgi_shaped(endpoint)) {
+    plan.tokens_per_event = 1;
   }
 
   if (ignore_eos && max_tokens) {

@@ -8,8 +8,10 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <unordered_set>
 
 #include "sim_internal.hpp"
@@ -27,6 +30,7 @@ namespace llmprobe::sim {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
@@ -38,6 +42,7 @@ constexpr std::size_t kLongLineBytes = 2 * 1024 * 1024;
 // The accept cap: above the 2048 streams of the client benchmark, below typical fd limits.
 constexpr std::size_t kMaxConnections = 8192;
 constexpr auto kStopGracePeriod = 3s;
+constexpr auto kHandshakeDeadline = 10s;
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
@@ -120,6 +125,7 @@ boost::json::object truth_to_json(const RequestTruth& truth) {
   boost::json::object out;
   out["request_id"] = truth.request_id;
   out["path"] = truth.path;
+  out["flavor"] = truth.flavor;
   out["model"] = truth.model;
   out["fault"] = truth.fault;
   out["status"] = truth.status;
@@ -140,31 +146,73 @@ boost::json::object truth_to_json(const RequestTruth& truth) {
   out["output_tokens"] = truth.output_tokens;
   out["usage_sent"] = truth.usage_sent;
   out["completed"] = truth.completed;
+  const auto put = [&out](const char* key, const std::optional<std::chrono::nanoseconds>& value) {
+    if (value) {
+      out[key] = value->count();
+    } else {
+      out[key] = nullptr;
+    }
+  };
+  put("reported_queue_ns", truth.reported_queue);
+  put("reported_prefill_ns", truth.reported_prefill);
+  put("reported_decode_ns", truth.reported_decode);
+  put("reported_total_ns", truth.reported_total);
+  out["connection_id"] = truth.connection_id;
+  out["request_on_connection"] = truth.request_on_connection;
   return out;
 }
 
 // One accepted connection. Everything in it is touched only on its executor (a strand when the
-// simulator runs several threads), including by stop(), which posts close() there.
-struct Connection {
-  explicit Connection(tcp::socket socket)
-      : stream(std::move(socket)),
-        pace_timer(stream.get_executor()),
-        queue_timer(stream.get_executor()) {}
+// simulator runs several threads), including by stop(), which posts close() there. The base holds
+// what the concurrency queue and stop() need; the stream type (plain TCP or TLS) is in the
+// derived Connection<Stream>, so the plain path pays nothing for TLS.
+struct ConnectionBase {
+  explicit ConnectionBase(const asio::any_io_executor& executor)
+      : pace_timer(executor), queue_timer(executor) {}
+  virtual ~ConnectionBase() = default;
+  ConnectionBase(const ConnectionBase&) = delete;
+  ConnectionBase& operator=(const ConnectionBase&) = delete;
 
-  void close() {
-    closing = true;
-    pace_timer.cancel();
-    queue_timer.cancel();
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
-  }
+  virtual void close() = 0;
 
-  beast::tcp_stream stream;
   asio::steady_timer pace_timer;   // the next event's absolute deadline
   asio::steady_timer queue_timer;  // parked here while waiting for a concurrency slot
   bool closing = false;
   bool granted = false;  // a concurrency slot was handed over while queued
+  std::uint64_t id = 0;
+  std::uint64_t requests = 0;  // requests read on this connection so far
+};
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+struct Connection final : ConnectionBase {
+  explicit Connection(tcp::socket socket) requires std::is_same_v<Stream, PlainStream>
+      : ConnectionBase(socket.get_executor()), stream(std::move(socket)) {}
+  Connection(tcp::socket socket, ssl::context& context) requires std::is_same_v<Stream, TlsStream>
+      : ConnectionBase(socket.get_executor()), stream(std::move(socket), context) {}
+
+  void close() override {
+    closing = true;
+    pace_timer.cancel();
+    queue_timer.cancel();
+    auto& lowest = beast::get_lowest_layer(stream);
+    beast::error_code ignored;
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest.close();
+  }
+
+  // Where raw bytes go: the socket itself for plain TCP (no timeout bookkeeping per write).
+  auto& raw() {
+    if constexpr (std::is_same_v<Stream, PlainStream>) {
+      return stream.socket();
+    } else {
+      return stream;
+    }
+  }
+
+  Stream stream;
 };
 
 }  // namespace
@@ -182,23 +230,26 @@ struct Simulator::Impl {
   std::deque<RequestTruth> truths;
   std::atomic<std::size_t> seen{0};
   std::atomic<std::uint64_t> next_request_number{0};
+  std::atomic<std::size_t> accepted{0};
+  std::atomic<std::size_t> handshake_failures{0};
 
   std::mutex rng_mutex;
   std::mt19937_64 rng;
 
   std::mutex queue_mutex;
   int active = 0;  // requests holding a concurrency slot
-  std::deque<std::shared_ptr<Connection>> waiters;
+  std::deque<std::shared_ptr<ConnectionBase>> waiters;
 
   std::mutex connections_mutex;
   std::condition_variable connections_done;
-  std::unordered_set<std::shared_ptr<Connection>> connections;
+  std::unordered_set<std::shared_ptr<ConnectionBase>> connections;
   bool accepting = false;  // the accept loop is running (under connections_mutex)
 
   std::atomic<bool> stopping{false};
   std::atomic<bool> io_stopped{false};
 
   // --- I/O; declared last so it is destroyed first, before the state its handlers use ---
+  std::optional<ssl::context> tls;  // set when the listener speaks TLS
   asio::io_context io;
   std::optional<tcp::acceptor> acceptor;
   std::uint16_t bound_port = 0;
@@ -232,7 +283,7 @@ struct Simulator::Impl {
 
   // --- concurrency slots: FIFO hand-over, so queued requests start in arrival order ---
   void release_slot() {
-    std::shared_ptr<Connection> next;
+    std::shared_ptr<ConnectionBase> next;
     {
       std::lock_guard lock(queue_mutex);
       if (waiters.empty()) {
@@ -252,7 +303,7 @@ struct Simulator::Impl {
     });
   }
 
-  asio::awaitable<bool> acquire_slot(std::shared_ptr<Connection> conn) {
+  asio::awaitable<bool> acquire_slot(std::shared_ptr<ConnectionBase> conn) {
     {
       std::lock_guard lock(queue_mutex);
       if (active < options.max_concurrency) {
@@ -289,25 +340,27 @@ struct Simulator::Impl {
   }
 
   // --- I/O helpers ---
-  static asio::awaitable<bool> write_raw(Connection& conn, std::string_view bytes) {
+  template <class Stream>
+  static asio::awaitable<bool> write_raw(Connection<Stream>& conn, std::string_view bytes) {
     // `bytes` points into the caller's frame, which awaits this coroutine: it stays valid.
-    auto [ec, n] = co_await asio::async_write(conn.stream.socket(), asio::buffer(bytes), use_tuple);
+    auto [ec, n] = co_await asio::async_write(conn.raw(), asio::buffer(bytes), use_tuple);
     co_return !ec && !conn.closing;
   }
 
   // One SSE event as one HTTP chunk: size line, payload, CRLF, gathered in a single write.
-  static asio::awaitable<bool> write_chunk(Connection& conn, std::string_view payload) {
+  template <class Stream>
+  static asio::awaitable<bool> write_chunk(Connection<Stream>& conn, std::string_view payload) {
     std::array<char, 24> size_line{};
     const int size_length =
         std::snprintf(size_line.data(), size_line.size(), "%zx\r\n", payload.size());
     const std::array<asio::const_buffer, 3> buffers{
         asio::buffer(size_line.data(), static_cast<std::size_t>(size_length)),
         asio::buffer(payload), asio::buffer("\r\n", 2)};
-    auto [ec, n] = co_await asio::async_write(conn.stream.socket(), buffers, use_tuple);
+    auto [ec, n] = co_await asio::async_write(conn.raw(), buffers, use_tuple);
     co_return !ec && !conn.closing;
   }
 
-  static asio::awaitable<bool> wait_until(Connection& conn, SimClock::time_point deadline) {
+  static asio::awaitable<bool> wait_until(ConnectionBase& conn, SimClock::time_point deadline) {
     if (conn.closing) {
       co_return false;
     }
@@ -317,17 +370,19 @@ struct Simulator::Impl {
   }
 
   // Do nothing until the client goes away (or stop()): a pending read sees the disconnect.
-  static asio::awaitable<void> stall(Connection& conn) {
+  template <class Stream>
+  static asio::awaitable<void> stall(Connection<Stream>& conn) {
     std::array<char, 512> sink{};
     for (;;) {
-      auto [ec, n] = co_await conn.stream.socket().async_read_some(asio::buffer(sink), use_tuple);
+      auto [ec, n] = co_await conn.raw().async_read_some(asio::buffer(sink), use_tuple);
       if (ec || conn.closing) {
         co_return;
       }
     }
   }
 
-  static asio::awaitable<bool> send_response(Connection& conn, http::status status,
+  template <class Stream>
+  static asio::awaitable<bool> send_response(Connection<Stream>& conn, http::status status,
                                              std::string body, bool keep_alive,
                                              std::string_view content_type = "application/json") {
     http::response<http::string_body> response{status, 11};
@@ -359,28 +414,39 @@ struct Simulator::Impl {
       }
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // events are small and latency-critical
-      auto conn = std::make_shared<Connection>(std::move(socket));
-      {
-        std::lock_guard lock(connections_mutex);
-        if (stopping || connections.size() >= kMaxConnections) {
-          conn->stream.close();
-          continue;
-        }
-        connections.insert(conn);
+      ++accepted;
+      if (tls) {
+        admit(std::make_shared<Connection<TlsStream>>(std::move(socket), *tls));
+      } else {
+        admit(std::make_shared<Connection<PlainStream>>(std::move(socket)));
       }
-      auto executor = conn->stream.get_executor();
-      asio::co_spawn(executor, session(conn), log_exceptions("session"));
     }
     std::lock_guard lock(connections_mutex);
     accepting = false;
     connections_done.notify_all();
   }
 
-  asio::awaitable<void> session(std::shared_ptr<Connection> conn) {
+  template <class Stream>
+  void admit(std::shared_ptr<Connection<Stream>> conn) {
+    {
+      std::lock_guard lock(connections_mutex);
+      if (stopping || connections.size() >= kMaxConnections) {
+        conn->close();
+        return;
+      }
+      conn->id = accepted;
+      connections.insert(conn);
+    }
+    auto executor = conn->stream.get_executor();
+    asio::co_spawn(executor, session(conn), log_exceptions("session"));
+  }
+
+  template <class Stream>
+  asio::awaitable<void> session(std::shared_ptr<Connection<Stream>> conn) {
     // Whatever ends the session, the connection leaves the registry (stop() waits for that).
     struct Unregister {
       Impl& impl;
-      std::shared_ptr<Connection> conn;
+      std::shared_ptr<ConnectionBase> conn;
       ~Unregister() {
         std::lock_guard lock(impl.connections_mutex);
         impl.connections.erase(conn);
@@ -390,14 +456,28 @@ struct Simulator::Impl {
       }
     } unregister{*this, conn};
 
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      auto& lowest = beast::get_lowest_layer(conn->stream);
+      lowest.expires_after(kHandshakeDeadline);
+      auto [ec] = co_await conn->stream.async_handshake(ssl::stream_base::server, use_tuple);
+      if (ec || conn->closing) {
+        if (!conn->closing) {
+          ++handshake_failures;
+        }
+        conn->close();
+        co_return;
+      }
+      lowest.expires_never();
+    }
+
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBodyBytes);
-      conn->stream.expires_after(kRequestReadDeadline);
+      beast::get_lowest_layer(conn->stream).expires_after(kRequestReadDeadline);
       auto [ec, n] = co_await http::async_read(conn->stream, buffer, parser, use_tuple);
       if (ec == http::error::body_limit) {
-        conn->stream.expires_never();
+        beast::get_lowest_layer(conn->stream).expires_never();
         co_await send_response(
             *conn, http::status::payload_too_large,
             detail::error_body("request body exceeds 1 MiB", "BadRequestError", 413), false);
@@ -406,8 +486,9 @@ struct Simulator::Impl {
       if (ec || conn->closing) {
         break;  // client closed, read deadline, or stop()
       }
-      conn->stream.expires_never();
+      beast::get_lowest_layer(conn->stream).expires_never();
       const auto received_at = SimClock::now();
+      ++conn->requests;
       const bool keep_alive = co_await handle(conn, parser.release(), received_at);
       if (!keep_alive || conn->closing) {
         break;
@@ -416,7 +497,44 @@ struct Simulator::Impl {
     conn->close();
   }
 
-  asio::awaitable<bool> handle(std::shared_ptr<Connection> conn,
+  // The generation endpoint a path names, and the model a Triton path carries.
+  static std::optional<detail::Endpoint> generation_endpoint(std::string_view path,
+                                                             std::string& path_model) {
+    using detail::Endpoint;
+    if (path == "/v1/completions") {
+      return Endpoint::completions;
+    }
+    if (path == "/v1/chat/completions") {
+      return Endpoint::chat;
+    }
+    if (path == "/generate_stream") {
+      return Endpoint::tgi;
+    }
+    if (path == "/infer") {
+      return Endpoint::mindie;
+    }
+    if (path == "/api/chat") {
+      return Endpoint::ollama_chat;
+    }
+    if (path == "/api/generate") {
+      return Endpoint::ollama_generate;
+    }
+    constexpr std::string_view triton_head = "/v2/models/";
+    constexpr std::string_view triton_tail = "/generate_stream";
+    if (path.starts_with(triton_head) && path.ends_with(triton_tail) &&
+        path.size() > triton_head.size() + triton_tail.size()) {
+      const auto model =
+          path.substr(triton_head.size(), path.size() - triton_head.size() - triton_tail.size());
+      if (model.find('/') == std::string_view::npos) {
+        path_model = percent_decode(model);
+        return Endpoint::triton;
+      }
+    }
+    return std::nullopt;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> handle(std::shared_ptr<Connection<Stream>> conn,
                                http::request<http::string_body> request,
                                SimClock::time_point received_at) {
     const auto target = view(request.target());
@@ -432,16 +550,15 @@ struct Simulator::Impl {
                            keep_alive);
     };
 
-    if (path == "/v1/completions" || path == "/v1/chat/completions") {
+    std::string path_model;
+    if (const auto endpoint = generation_endpoint(path, path_model)) {
       if (method != http::verb::post) {
         co_return co_await not_allowed();
       }
-      // Decided before `request` is moved: `path` points into it.
-      const auto endpoint =
-          path == "/v1/completions" ? detail::Endpoint::completions : detail::Endpoint::chat;
+      // Copied before `request` is moved: `path` points into it.
       auto path_text = std::string(path);
-      co_return co_await generate(conn, std::move(request), std::move(path_text), received_at,
-                                  endpoint);
+      co_return co_await generate(conn, std::move(request), std::move(path_text),
+                                  std::move(path_model), received_at, *endpoint);
     }
     if (path == "/health") {
       if (method != http::verb::get) {
@@ -509,9 +626,11 @@ struct Simulator::Impl {
     }
   };
 
-  asio::awaitable<bool> generate(std::shared_ptr<Connection> conn,
+  template <class Stream>
+  asio::awaitable<bool> generate(std::shared_ptr<Connection<Stream>> conn,
                                  http::request<http::string_body> request, std::string path,
-                                 SimClock::time_point received_at, detail::Endpoint endpoint) {
+                                 std::string path_model, SimClock::time_point received_at,
+                                 detail::Endpoint endpoint) {
     ++seen;
     const auto number = ++next_request_number;
     const bool keep_alive = request.keep_alive();
@@ -524,22 +643,28 @@ struct Simulator::Impl {
     truth.path = std::move(path);
     truth.received_at = received_at;
     truth.started_at = received_at;
+    truth.connection_id = conn->id;
+    truth.request_on_connection = conn->requests;
 
-    const detail::SimHeaders headers{view(request["x-sim-ttft"]), view(request["x-sim-itl"]),
+    const detail::SimHeaders headers{view(request["x-sim-ttft"]),
+                                     view(request["x-sim-itl"]),
                                      view(request["x-sim-tokens-per-event"]),
                                      view(request["x-sim-output-tokens"]),
-                                     view(request["x-sim-fault"])};
-    auto planned = detail::make_plan(endpoint, request.body(), headers, options);
+                                     view(request["x-sim-fault"]),
+                                     view(request["x-sim-style"])};
+    auto planned = detail::make_plan(endpoint, request.body(), headers, options, path_model);
     if (auto* error = std::get_if<detail::PlanError>(&planned)) {
       truth.status = error->status;
       truth.fault = std::string(headers.fault.empty() ? options.fault : headers.fault);
       const bool ok = co_await send_response(
           *conn, static_cast<http::status>(error->status),
-          detail::error_body(error->message, "BadRequestError", error->status), keep_alive);
+          detail::flavor_error_body(endpoint, error->message, "BadRequestError", error->status),
+          keep_alive);
       truth.completed = true;
       co_return ok;
     }
     const auto& plan = std::get<detail::Plan>(planned);
+    truth.flavor = plan.flavor();
     truth.model = plan.model;
     truth.fault = plan.fault_text;
     truth.stream = plan.stream;
@@ -549,9 +674,24 @@ struct Simulator::Impl {
       truth.status = plan.fault.status;
       const bool ok = co_await send_response(
           *conn, static_cast<http::status>(plan.fault.status),
-          detail::error_body("simulated failure (fault " + plan.fault_text + ")",
-                             plan.fault.status < 500 ? "BadRequestError" : "InternalServerError",
-                             plan.fault.status),
+          detail::flavor_error_body(
+              endpoint, "simulated failure (fault " + plan.fault_text + ")",
+              plan.fault.status < 500 ? "BadRequestError" : "InternalServerError",
+              plan.fault.status),
+          keep_alive);
+      truth.completed = true;
+      co_return ok;
+    }
+
+    if (plan.fault.kind == detail::FaultKind::echo_auth) {
+      // Some servers quote a rejected key back; the daemon must not pass it on.
+      truth.status = 401;
+      const bool ok = co_await send_response(
+          *conn, http::status::unauthorized,
+          detail::flavor_error_body(
+              endpoint,
+              "invalid credentials: " + std::string(view(request[http::field::authorization])),
+              "AuthenticationError", 401),
           keep_alive);
       truth.completed = true;
       co_return ok;
@@ -575,7 +715,22 @@ struct Simulator::Impl {
     co_return co_await respond_whole(*conn, plan, events, truth, keep_alive);
   }
 
-  asio::awaitable<bool> respond_whole(Connection& conn, const detail::Plan& plan,
+  // Ollama's durations, in what the simulator actually did (see simulator.hpp); recorded as
+  // reported in the truth.
+  static detail::OllamaTimings ollama_timings(RequestTruth& truth, SimClock::time_point end) {
+    using std::chrono::nanoseconds;
+    const auto first = truth.content_event_times.empty() ? end : truth.content_event_times.front();
+    const auto last = truth.content_event_times.empty() ? end : truth.content_event_times.back();
+    truth.reported_queue = nanoseconds(truth.started_at - truth.received_at);
+    truth.reported_prefill = nanoseconds(first - truth.started_at);
+    truth.reported_decode = nanoseconds(last - first);
+    truth.reported_total = nanoseconds(end - truth.received_at);
+    return {truth.reported_total->count(), truth.reported_queue->count(),
+            truth.reported_prefill->count(), truth.reported_decode->count()};
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> respond_whole(Connection<Stream>& conn, const detail::Plan& plan,
                                       detail::EventBuilder& events, RequestTruth& truth,
                                       bool keep_alive) {
     using detail::FaultKind;
@@ -585,7 +740,8 @@ struct Simulator::Impl {
       truth.completed = !stopping;
       co_return false;
     }
-    auto deadline = truth.started_at + draw(plan.ttft);
+    const auto ttft = draw(plan.ttft);
+    auto deadline = truth.started_at + ttft;
     for (int gap = 1; gap < plan.content_events(); ++gap) {
       deadline += draw(plan.itl);
     }
@@ -597,27 +753,43 @@ struct Simulator::Impl {
       truth.completed = true;
       co_return false;
     }
+    detail::OllamaTimings timings;
+    if (detail::is_ollama(plan.endpoint)) {
+      // One object: prefill is the TTFT drawn, eval the rest of the generation.
+      const auto now = SimClock::now();
+      truth.reported_queue = std::chrono::nanoseconds(truth.started_at - truth.received_at);
+      truth.reported_prefill = ttft;
+      truth.reported_decode = std::chrono::nanoseconds(now - truth.started_at) - ttft;
+      truth.reported_total = std::chrono::nanoseconds(now - truth.received_at);
+      timings = {truth.reported_total->count(), truth.reported_queue->count(),
+                 truth.reported_prefill->count(), truth.reported_decode->count()};
+    }
     const bool ok = co_await send_response(
-        conn, http::status::ok, events.full_response(plan.output_tokens, plan.finish_reason()),
-        keep_alive);
+        conn, http::status::ok, events.full_response(plan.output_tokens, timings), keep_alive);
     if (!conn.closing) {
       truth.content_event_times.push_back(SimClock::now());
       truth.tokens_per_content_event.push_back(plan.output_tokens);
       truth.output_tokens = plan.output_tokens;
-      truth.usage_sent = true;
+      truth.usage_sent = plan.endpoint != detail::Endpoint::mindie || plan.details;
       truth.completed = true;
     }
     co_return ok;
   }
 
-  asio::awaitable<bool> stream_events(Connection& conn, const detail::Plan& plan,
+  template <class Stream>
+  asio::awaitable<bool> stream_events(Connection<Stream>& conn, const detail::Plan& plan,
                                       detail::EventBuilder& events, RequestTruth& truth,
                                       bool keep_alive) {
+    using detail::Endpoint;
     using detail::FaultKind;
     const auto fault = plan.fault.kind;
-    std::string header =
-        "HTTP/1.1 200 OK\r\nServer: llmprobe-sim\r\nContent-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+    const bool openai = detail::is_openai(plan.endpoint);
+    const bool tgi_shaped = detail::is_tgi_shaped(plan.endpoint);
+    const bool ollama = detail::is_ollama(plan.endpoint);
+    const bool mindie_timings = plan.endpoint == Endpoint::mindie;
+    std::string header = "HTTP/1.1 200 OK\r\nServer: llmprobe-sim\r\nContent-Type: ";
+    header += plan.content_type();
+    header += "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
     if (!keep_alive) {
       header += "Connection: close\r\n";
     }
@@ -625,7 +797,7 @@ struct Simulator::Impl {
     if (!co_await write_raw(conn, header)) {
       co_return false;
     }
-    if (plan.endpoint == detail::Endpoint::chat && options.role_chunk) {
+    if (plan.endpoint == Endpoint::chat && options.role_chunk) {
       if (!co_await write_chunk(conn, events.role_event())) {
         co_return false;
       }
@@ -636,13 +808,24 @@ struct Simulator::Impl {
       co_return false;
     }
 
+    // Server timings are reported in whole microseconds: the truth records exactly what was
+    // written.
+    const auto to_us = [](std::chrono::nanoseconds delay) {
+      return std::chrono::round<std::chrono::microseconds>(delay).count();
+    };
     const int total_events = plan.content_events();
     const int events_before_close =
         fault == FaultKind::close_mid_stream ? total_events / 2 : total_events;
-    auto deadline = truth.started_at + draw(plan.ttft);
+    const bool with_details = fault != FaultKind::no_usage && (!tgi_shaped || plan.details);
+    const auto ttft = draw(plan.ttft);
+    auto deadline = truth.started_at + ttft;
+    int tokens_before = 0;
+    bool errored = false;  // error_event: the error was the last thing sent
     for (int index = 0; index < total_events; ++index) {
+      std::chrono::nanoseconds gap{0};
       if (index > 0) {
-        deadline += draw(plan.itl);  // absolute schedule: a late write does not shift the rest
+        gap = draw(plan.itl);
+        deadline += gap;  // absolute schedule: a late write does not shift the rest
       }
       if (index == events_before_close) {
         conn.close();  // no terminating chunk: the client sees a truncated body
@@ -658,17 +841,35 @@ struct Simulator::Impl {
         }
       }
       const bool last = index == total_events - 1;
-      const char* finish_reason =
-          last && fault != FaultKind::no_done ? plan.finish_reason() : nullptr;
-      const bool usage_here = last && fault == FaultKind::usage_on_last_choice;
-      const int tokens = plan.tokens_in_event(index);
-      if (!co_await write_chunk(conn, events.content_event(tokens, finish_reason, usage_here))) {
+      detail::ContentEvent event;
+      event.tokens = plan.tokens_in_event(index);
+      event.tokens_before = tokens_before;
+      event.final = last && fault != FaultKind::no_done;
+      event.with_usage = openai
+                             ? last && plan.usage_on_last_choice() && fault != FaultKind::no_usage
+                             : event.final && with_details;
+      if (mindie_timings) {
+        if (index == 0) {
+          event.prefill_us = to_us(ttft);
+        } else {
+          event.decode_us = to_us(gap);
+        }
+      }
+      if (!co_await write_chunk(conn, events.content_event(event))) {
         co_return false;
       }
       truth.content_event_times.push_back(SimClock::now());
-      truth.tokens_per_content_event.push_back(tokens);
-      truth.output_tokens += tokens;
-      truth.usage_sent = truth.usage_sent || usage_here;
+      truth.tokens_per_content_event.push_back(event.tokens);
+      truth.output_tokens += event.tokens;
+      tokens_before += event.tokens;
+      truth.usage_sent = truth.usage_sent || (event.with_usage && !ollama);
+      if (event.prefill_us) {
+        truth.reported_prefill = std::chrono::microseconds(*event.prefill_us);
+      }
+      if (event.decode_us) {
+        truth.reported_decode = truth.reported_decode.value_or(std::chrono::nanoseconds(0)) +
+                                std::chrono::microseconds(*event.decode_us);
+      }
 
       if (index == 0 && fault == FaultKind::stall_after_first) {
         co_await stall(conn);
@@ -679,14 +880,11 @@ struct Simulator::Impl {
         if (!co_await write_chunk(conn, events.error_event())) {
           co_return false;
         }
-        if (!co_await write_chunk(conn, events.done_event())) {
+        if (openai && !co_await write_chunk(conn, events.done_event())) {
           co_return false;
         }
-        if (!co_await write_raw(conn, "0\r\n\r\n")) {
-          co_return false;
-        }
-        truth.completed = true;
-        co_return keep_alive;
+        errored = true;
+        break;  // the body ends here
       }
       if (index == 0 && fault == FaultKind::malformed_event) {
         // An extra, broken event right after the first content event; the rest is normal.
@@ -695,17 +893,30 @@ struct Simulator::Impl {
         }
       }
     }
-    if (plan.include_usage && fault != FaultKind::no_usage &&
-        fault != FaultKind::usage_on_last_choice) {
-      if (!co_await write_chunk(conn, events.usage_event())) {
+    if (errored) {
+      // nothing after the error but the end of the body
+    } else if (openai) {
+      if (plan.include_usage && fault != FaultKind::no_usage && !plan.usage_on_last_choice()) {
+        if (!co_await write_chunk(conn, events.usage_event())) {
+          co_return false;
+        }
+        truth.usage_sent = true;
+      }
+      if (fault != FaultKind::no_done) {
+        if (!co_await write_chunk(conn, events.done_event())) {
+          co_return false;
+        }
+      }
+    } else if (ollama && fault != FaultKind::no_done) {
+      const bool with_counts = fault != FaultKind::no_usage;
+      detail::OllamaTimings timings;
+      if (with_counts) {
+        timings = ollama_timings(truth, SimClock::now());
+      }
+      if (!co_await write_chunk(conn, events.ollama_done_event(timings, with_counts))) {
         co_return false;
       }
-      truth.usage_sent = true;
-    }
-    if (fault != FaultKind::no_done) {
-      if (!co_await write_chunk(conn, events.done_event())) {
-        co_return false;
-      }
+      truth.usage_sent = with_counts;
     }
     if (!co_await write_raw(conn, "0\r\n\r\n")) {
       co_return false;
@@ -743,6 +954,28 @@ void Simulator::start() {
     setrlimit(RLIMIT_NOFILE, &limit);
   }
   const auto where = impl.options.host + ":" + std::to_string(impl.options.port);
+  if (!impl.options.tls_cert_file.empty() || !impl.options.tls_key_file.empty() ||
+      !impl.options.tls_client_ca_file.empty()) {
+    if (impl.options.tls_cert_file.empty() || impl.options.tls_key_file.empty()) {
+      throw std::runtime_error(
+          "llmprobe-sim: TLS needs both a certificate and a key (tls_cert_file, tls_key_file)");
+    }
+    try {
+      ssl::context context(ssl::context::tls_server);
+      context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                          ssl::context::no_sslv3 | ssl::context::single_dh_use);
+      context.use_certificate_chain_file(impl.options.tls_cert_file);
+      context.use_private_key_file(impl.options.tls_key_file, ssl::context::pem);
+      if (!impl.options.tls_client_ca_file.empty()) {
+        context.load_verify_file(impl.options.tls_client_ca_file);
+        context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+      }
+      impl.tls.emplace(std::move(context));
+    } catch (const std::exception& e) {
+      throw std::runtime_error("llmprobe-sim: cannot load the TLS certificate, key or client CA: " +
+                               std::string(e.what()));
+    }
+  }
   try {
     const tcp::endpoint endpoint(asio::ip::make_address(impl.options.host), impl.options.port);
     impl.acceptor.emplace(impl.connection_executor());
@@ -784,7 +1017,7 @@ void Simulator::stop() {
   {
     std::unique_lock lock(impl.connections_mutex);
     for (const auto& conn : impl.connections) {
-      asio::post(conn->stream.get_executor(), [conn] { conn->close(); });
+      asio::post(conn->pace_timer.get_executor(), [conn] { conn->close(); });
     }
     // Give sessions a bounded time to record their truth and finish.
     impl.connections_done.wait_for(lock, kStopGracePeriod,
@@ -826,6 +1059,14 @@ std::optional<RequestTruth> Simulator::truth_for(const std::string& request_id) 
 
 std::size_t Simulator::requests_seen() const {
   return impl_->seen;
+}
+
+std::size_t Simulator::connections_accepted() const {
+  return impl_->accepted;
+}
+
+std::size_t Simulator::tls_handshake_failures() const {
+  return impl_->handshake_failures;
 }
 
 void Simulator::clear_truth() {

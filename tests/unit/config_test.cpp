@@ -190,7 +190,7 @@ const InvalidCase kInvalidCases[] = {
      "{path}:5:10: targets[0].api: unknown api \"openai-chta\" (did you mean \"openai-chat\"?)"},
     {"invalid-api-unknown.yaml",
      "{path}:5:10: targets[0].api: unknown api \"grpc\" (supported: openai-completions, "
-     "openai-chat)"},
+     "openai-chat, tgi, triton, mindie, mindie-chat, ollama, ollama-generate)"},
     {"invalid-model-empty.yaml", "{path}:6:12: targets[0].model: must not be empty"},
     {"invalid-name-chars.yaml",
      "{path}:3:11: targets[0].name: invalid name \"my demo\": use 1 to 64 characters from A-Z "
@@ -229,12 +229,30 @@ const InvalidCase kInvalidCases[] = {
      "case)"},
     // API keys.
     {"invalid-api-key-inline.yaml",
-     "{path}:7:14: targets[0].api_key: expected a mapping {file: PATH} or {env: NAME}; the key "
-     "itself does not belong in the configuration file"},
+     "{path}:7:14: targets[0].api_key: expected a mapping {file: PATH}, {env: NAME} or "
+     "{credential: NAME}; the key itself does not belong in the configuration file"},
     {"invalid-api-key-both.yaml",
-     "{path}:7:14: targets[0].api_key: exactly one of \"file\" or \"env\" is required"},
+     "{path}:7:14: targets[0].api_key: exactly one of \"file\", \"env\" or \"credential\" is "
+     "required"},
     {"invalid-api-key-neither.yaml",
-     "{path}:7:14: targets[0].api_key: exactly one of \"file\" or \"env\" is required"},
+     "{path}:7:14: targets[0].api_key: exactly one of \"file\", \"env\" or \"credential\" is "
+     "required"},
+    {"invalid-api-key-credential-path.yaml",
+     "{path}:7:27: targets[0].api_key.credential: a credential name is a file name, not a path"},
+    {"invalid-tls-on-http.yaml",
+     "{path}:7:10: targets[0].tls: TLS settings need an https:// base_url"},
+    {"invalid-tls-cert-without-key.yaml",
+     "{path}:8:18: targets[0].tls.cert_file: cert_file and key_file go together (mutual TLS "
+     "needs both)"},
+    {"invalid-tls-version.yaml",
+     "{path}:8:20: targets[0].tls.min_version: unsupported TLS version \"1.1\" (supported: "
+     "\"1.2\", \"1.3\")"},
+    {"invalid-tls-ca-missing.yaml",
+     "{path}:8:16: targets[0].tls.ca_file: cannot read \"{dir}/no-such-ca.pem\": No such file or "
+     "directory"},
+    {"invalid-connection.yaml",
+     "{path}:11:17: workloads[0].connection: unknown connection policy \"pooled\" (supported: "
+     "fresh, keep_alive)"},
     {"invalid-api-key-unknown-key.yaml",
      "{path}:7:15: targets[0].api_key.envv: unknown key \"envv\" (did you mean \"env\"?)"},
     {"invalid-api-key-file-missing.yaml",
@@ -564,6 +582,48 @@ TEST(ApiKey, RelativeFileIsRelativeToTheConfigFile) {
   const Config config =
       parse_config(config_with_api_key("{file: " + key_path.filename().string() + "}"), source);
   EXPECT_EQ(config.targets[0].api_key.reveal(), "sk-relative");
+}
+
+TEST(ApiKey, FromSystemdCredential) {
+  const TempFile key("sk-credential-key\n");
+  const std::filesystem::path path(key.path());
+  const ScopedEnv env("CREDENTIALS_DIRECTORY", path.parent_path().string().c_str());
+  const Config config =
+      parse_config(config_with_api_key("{credential: " + path.filename().string() + "}"), "t");
+  EXPECT_EQ(config.targets[0].api_key.reveal(), "sk-credential-key");
+  EXPECT_EQ(config.targets[0].api_key_source.kind, SecretSource::Kind::credential);
+  EXPECT_EQ(config.targets[0].api_key_source.reference, path.filename().string());
+}
+
+TEST(ApiKey, CredentialOutsideSystemdSaysWhy) {
+  const ScopedEnv env("CREDENTIALS_DIRECTORY", nullptr);
+  EXPECT_EQ(parse_error(config_with_api_key("{credential: vllm-key}")),
+            "test.yaml:6:27: targets[0].api_key.credential: credential \"vllm-key\": "
+            "$CREDENTIALS_DIRECTORY is not set (run under systemd with "
+            "LoadCredential=vllm-key:PATH)");
+}
+
+TEST(Tls, DecodesEverySettingWithPathsRelativeToTheConfig) {
+  const TempFile ca("ca");
+  const std::filesystem::path ca_path(ca.path());
+  const std::string yaml =
+      "targets:\n  - name: mindie\n    base_url: https://10.0.0.5:1025\n    api: mindie-chat\n"
+      "    model: m\n    tls:\n      ca_file: " +
+      ca_path.filename().string() + "\n      cert_file: " + ca.path() +
+      "\n      key_file: " + ca.path() +
+      "\n      server_name: mindie.local\n      min_version: \"1.3\"\n"
+      "workloads:\n  - name: probe\n    kind: probe\n    interval: 15s\n"
+      "    connection: keep_alive\n";
+  const Config config = parse_config(yaml, (ca_path.parent_path() / "llmprobe.yaml").string());
+  const TlsSettings& tls = config.targets[0].tls;
+  EXPECT_EQ(tls.ca_file, ca.path());
+  EXPECT_EQ(tls.cert_file, ca.path());
+  EXPECT_EQ(tls.key_file, ca.path());
+  EXPECT_EQ(tls.server_name, "mindie.local");
+  EXPECT_EQ(tls.min_version, 13);
+  EXPECT_FALSE(tls.insecure_skip_verify);
+  EXPECT_EQ(config.workloads[0].connection, ConnectionPolicy::keep_alive);
+  EXPECT_EQ(config.targets[0].api, ApiFlavor::mindie_chat);
 }
 
 TEST(ApiKey, UnsetVariable) {

@@ -159,7 +159,7 @@ TEST(StreamRecorder, EndWithoutDoneOrFinishIsTruncated) {
   StreamRecord r;
   StreamRecorder recorder(adapter_for(ApiFlavor::openai_chat), r);
   recorder.on_body_bytes(chat_chunk(R"({"content":"Hi"})"), at_ms(1));
-  EXPECT_EQ(recorder.on_end_of_body(), StreamRecorder::State::failed);
+  EXPECT_EQ(recorder.on_end_of_body(true), StreamRecorder::State::failed);
   EXPECT_EQ(r.error, ErrorReason::truncated);
 }
 
@@ -167,7 +167,7 @@ TEST(StreamRecorder, FinishReasonWithoutDoneIsAcceptedAtEndOfBody) {
   StreamRecord r;
   StreamRecorder recorder(adapter_for(ApiFlavor::openai_chat), r);
   recorder.on_body_bytes(chat_chunk(R"({"content":"Hi"})", "\"stop\""), at_ms(1));
-  EXPECT_EQ(recorder.on_end_of_body(), StreamRecorder::State::finished);
+  EXPECT_EQ(recorder.on_end_of_body(true), StreamRecorder::State::finished);
   EXPECT_FALSE(r.error.has_value());
 }
 

@@ -409,8 +409,8 @@ json::object encode(const ApiAdapter& adapter, const ProbeRequest& request) {
 }
 
 TEST(OpenAiEncode, Paths) {
-  EXPECT_EQ(completions().path(), "/v1/completions");
-  EXPECT_EQ(chat().path(), "/v1/chat/completions");
+  EXPECT_EQ(completions().path(ProbeRequest{}), "/v1/completions");
+  EXPECT_EQ(chat().path(ProbeRequest{}), "/v1/chat/completions");
 }
 
 TEST(OpenAiEncode, CompletionsBody) {
