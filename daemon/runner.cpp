@@ -443,7 +443,9 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
       total, {record.start + target.timeouts.first_token, ErrorReason::first_token_timeout});
   watchdog->set(first_token);
   if (auto [ec, n] = co_await http::async_write(stream, request, kNoThrow); ec) {
-    fail(ErrorReason::connect_error, "sending the request: " + ec.message());
+    fail(ec.category() == asio::error::get_ssl_category() ? ErrorReason::tls
+                                                          : ErrorReason::connect_error,
+         "sending the request: " + ec.message());
     co_return false;
   }
   record.phases.written = clock.now();
@@ -462,6 +464,12 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     } else if (ec == http::error::body_limit) {
       fail(ErrorReason::too_large, "announced Content-Length over max_response_bytes (" +
                                        std::to_string(target.max_response_bytes) + ")");
+    } else if (ec.category() == asio::error::get_ssl_category()) {
+      // TLS 1.3 finishes the client's handshake before the server checks the client
+      // certificate: a rejected (or missing) certificate arrives as an alert on the first read.
+      fail(ErrorReason::tls, "TLS alert waiting for the response: " + ec.message() +
+                                 " (the server rejected the client certificate or requires one: "
+                                 "see tls.cert_file)");
     } else if (is_end_of_stream(ec)) {
       fail(ErrorReason::connect_error, "connection closed before the response: " + ec.message());
     } else {
@@ -732,8 +740,17 @@ asio::awaitable<std::unique_ptr<Connection>> ProbeRunner::Impl::connect(const Ta
     // SNI: name-based virtual hosts (and most proxies) need it to pick the certificate.
     SSL_set_tlsext_host_name(tls_stream.native_handle(), tls_name.c_str());
   }
-  if (!target.tls.insecure_skip_verify)
-    tls_stream.set_verify_callback(ssl::host_name_verification(tls_name));
+  // Asio's name check rejects without an OpenSSL error code; remember that it was the name.
+  auto name_mismatch = std::make_shared<bool>(false);
+  if (!target.tls.insecure_skip_verify) {
+    tls_stream.set_verify_callback([check = ssl::host_name_verification(tls_name), name_mismatch](
+                                       bool preverified, ssl::verify_context& context) mutable {
+      const bool ok = check(preverified, context);
+      if (preverified && !ok)
+        *name_mismatch = true;
+      return ok;
+    });
+  }
   control.connection->expires_at(connect_deadline);
   if (auto [ec] = co_await tls_stream.async_handshake(ssl::stream_base::client, kNoThrow); ec) {
     if (control.aborted || ec == asio::error::operation_aborted) {
@@ -741,7 +758,10 @@ asio::awaitable<std::unique_ptr<Connection>> ProbeRunner::Impl::connect(const Ta
     } else if (ec == beast::error::timeout) {
       fail(ErrorReason::connect_timeout, "TLS handshake: no answer within timeouts.connect");
     } else {
-      fail(ErrorReason::tls, tls_error_detail(tls_stream.native_handle(), ec));
+      fail(ErrorReason::tls,
+           *name_mismatch ? "TLS handshake failed: the server's certificate does not name \"" +
+                                tls_name + "\" (set tls.server_name to the name it carries)"
+                          : tls_error_detail(tls_stream.native_handle(), ec));
     }
     co_return nullptr;
   }

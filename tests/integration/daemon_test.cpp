@@ -344,8 +344,18 @@ TEST(Daemon, KeepAliveReusesOneConnectionAndFreshConnectsEveryTime) {
   const double fresh = testing::metric_value(
       metrics, series("llmprobe_requests_total", "fresh", "outcome=\"success\"", "fresh"));
   ASSERT_GE(pooled, 100.0);
-  // Keep-alive: probes never overlap, so one connection serves them all.
+  // Keep-alive: probes never overlap, so one connection serves them all; the server agrees.
   EXPECT_EQ(count("pooled", "connect", "pooled"), 1.0);
+  std::size_t pooled_connections = 0;
+  for (const auto& truth : simulator.truth()) {
+    if (truth.request_on_connection > 1)
+      ++pooled_connections;
+  }
+  // All requests have finished now (the metrics above were a snapshot).
+  const std::size_t pooled_requests = harness.results_for("pooled").size();
+  const std::size_t fresh_requests = harness.results_for("fresh").size();
+  EXPECT_EQ(pooled_connections, pooled_requests - 1);
+  EXPECT_EQ(simulator.connections_accepted(), 1 + fresh_requests);
   EXPECT_EQ(count("pooled", "resolve", "pooled"), 1.0);
   EXPECT_EQ(count("pooled", "request_write", "pooled"), pooled);
   EXPECT_EQ(count("pooled", "first_byte", "pooled"), pooled);
