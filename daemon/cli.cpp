@@ -12,6 +12,7 @@
 #include "llmprobe/config.hpp"
 #include "llmprobe/daemon.hpp"
 #include "llmprobe/metrics.hpp"
+#include "llmprobe/runner.hpp"
 
 namespace llmprobe {
 
@@ -77,8 +78,12 @@ int run_cli(int argc, const char* const* argv) {
     config = std::make_shared<const Config>(
         config_file.empty() ? parse_config(embedded_demo_config(), "<embedded demo config>")
                             : load_config_file(config_file));
+    check_tls_files(*config);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << '\n';
+    return 1;
+  } catch (const std::runtime_error& e) {
+    std::cerr << config_file << ": " << e.what() << '\n';
     return 1;
   }
   if (vars["config.check"].as<bool>()) {

@@ -722,7 +722,7 @@ Target decode_target(const Decoder& d, const Value& v, const std::vector<Workloa
                      UniqueNames& names) {
   MapReader m(d, v,
               {"name", "base_url", "api", "model", "headers", "api_key", "timeouts",
-               "max_response_bytes", "workloads", "tls", "max_idle_connections"});
+               "max_response_bytes", "workloads", "tls", "max_idle_connections", "max_idle_time"});
   Target target;
   const Value name = m.require("name");
   target.name = decode_name(d, name);
@@ -759,6 +759,8 @@ Target decode_target(const Decoder& d, const Value& v, const std::vector<Workloa
     target.tls = decode_tls(d, *x, target.endpoint);
   if (auto x = m.get("max_idle_connections"))
     target.max_idle_connections = static_cast<std::size_t>(decode_integer(d, *x, 1, 64));
+  if (auto x = m.get("max_idle_time"))
+    target.max_idle_time = decode_duration(d, *x, false);
   if (auto x = m.get("workloads")) {
     target.workloads = decode_target_workloads(d, *x, workloads);
   } else {

@@ -93,6 +93,7 @@ struct Daemon::Impl : std::enable_shared_from_this<Impl> {
         jobs.push_back({&target, &workload, &metrics.series(target.name, workload.name)});
       }
     }
+    runner.prepare(config);
     WebServer::Options web_options;
     web_options.listen_address = options.listen_address;
     web = std::make_unique<WebServer>(io, web_options, [this](const WebRequest& request) {

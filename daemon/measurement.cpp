@@ -11,8 +11,8 @@ Measurement measure(const StreamRecord& record) {
   m.lateness = std::max(Duration::zero(), record.begin - record.scheduled_start);
   m.server_timings = record.server_timings;
   const PhaseTimes& p = record.phases;
-  if (p.resolved)
-    m.resolve = *p.resolved - record.begin;
+  if (p.started && p.resolved)
+    m.resolve = *p.resolved - *p.started;
   if (p.resolved && p.connected)
     m.connect = *p.connected - *p.resolved;
   if (p.connected && p.tls_done)

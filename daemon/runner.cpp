@@ -199,8 +199,15 @@ std::shared_ptr<ssl::context> make_tls_context(const TlsSettings& settings) {
       context->load_verify_file(settings.ca_file);
   }
   if (!settings.cert_file.empty()) {
+    // An encrypted key must fail here, not make OpenSSL prompt on a terminal for a passphrase.
+    context->set_password_callback(
+        [](std::size_t, ssl::context::password_purpose) { return std::string(); });
     context->use_certificate_chain_file(settings.cert_file);
     context->use_private_key_file(settings.key_file, ssl::context::pem);
+    if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+      throw boost::system::system_error(asio::error::invalid_argument,
+                                        "key_file does not match cert_file");
+    }
   }
   return context;
 }
@@ -208,9 +215,18 @@ std::shared_ptr<ssl::context> make_tls_context(const TlsSettings& settings) {
 // A connection that may outlive one request (workloads with connection: keep_alive). Exactly one
 // of plain / secure is set.
 struct Connection {
+  std::shared_ptr<ssl::context> tls_context;  // declared first: outlives the stream using it
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
-  std::shared_ptr<ssl::context> tls_context;  // outlives the stream that uses it
+  TimePoint idle_since{};  // when it went back to the pool
+
+  // A pooled connection is usable if the server has neither closed it nor sent anything while it
+  // sat idle (an unsolicited 408, say): a non-blocking peek must find nothing to read yet.
+  bool looks_alive() {
+    char byte = 0;
+    const auto n = ::recv(lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
 
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
@@ -225,31 +241,51 @@ struct Connection {
 struct ProbeRunner::Impl {
   Impl(asio::any_io_executor ex, const ClockSource& c) : executor(std::move(ex)), clock(c) {}
 
-  // Idle keep-alive connections per target, newest last; at most target.max_idle_connections.
-  std::unordered_map<const Target*, std::vector<std::unique_ptr<Connection>>> idle;
+  // Per-target state kept across runs: the TLS context and the idle keep-alive connections
+  // (oldest first, at most target.max_idle_connections). The entry holds the config, so the
+  // Target it is keyed by cannot be freed and its address reused while the entry exists.
+  struct TargetState {
+    std::shared_ptr<const Config> config;
+    std::shared_ptr<ssl::context> tls;
+    std::vector<std::unique_ptr<Connection>> idle;
+  };
+  std::unordered_map<const Target*, TargetState> targets;
 
-  std::unique_ptr<Connection> take_idle(const Target& target) {
-    auto& pool = idle[&target];
-    if (pool.empty())
-      return nullptr;
-    std::unique_ptr<Connection> connection = std::move(pool.back());
-    pool.pop_back();
-    return connection;
+  TargetState& state_for(const ProbeSpec& spec) {
+    TargetState& state = targets[spec.target];
+    if (!state.config)
+      state.config = spec.config;
+    return state;
   }
 
-  void put_idle(const Target& target, std::unique_ptr<Connection> connection) {
-    auto& pool = idle[&target];
-    if (pool.size() < target.max_idle_connections)
-      pool.push_back(std::move(connection));
+  // A pooled connection that is young enough and still open, or nullptr.
+  std::unique_ptr<Connection> take_idle(const ProbeSpec& spec) {
+    auto& pool = state_for(spec).idle;
+    const TimePoint now = clock.now();
+    while (!pool.empty()) {
+      std::unique_ptr<Connection> connection = std::move(pool.back());
+      pool.pop_back();
+      if (now - connection->idle_since <= spec.target->max_idle_time && connection->looks_alive())
+        return connection;
+    }
+    return nullptr;
   }
 
-  // One TLS context per target (its CA, client certificate and version floor), made on first use
-  // and kept for the runner's life; keyed by the Target, which the run's config keeps alive.
-  std::shared_ptr<ssl::context> tls_context_for(const Target& target) {
-    auto& context = tls_contexts[&target];
-    if (!context)
-      context = make_tls_context(target.tls);
-    return context;
+  void put_idle(const ProbeSpec& spec, std::unique_ptr<Connection> connection) {
+    auto& pool = state_for(spec).idle;
+    if (pool.size() >= spec.target->max_idle_connections)
+      pool.erase(pool.begin());  // the oldest is the likeliest to be closed by the server
+    connection->idle_since = clock.now();
+    pool.push_back(std::move(connection));
+  }
+
+  // One TLS context per target (its CA, client certificate and version floor), normally made by
+  // prepare() at start-up.
+  std::shared_ptr<ssl::context> tls_context_for(const ProbeSpec& spec) {
+    TargetState& state = state_for(spec);
+    if (!state.tls)
+      state.tls = make_tls_context(spec.target->tls);
+    return state.tls;
   }
 
   // What abort_all needs to stop one run at whatever phase it is in.
@@ -285,14 +321,13 @@ struct ProbeRunner::Impl {
 
   asio::any_io_executor executor;
   const ClockSource& clock;
-  std::unordered_map<const Target*, std::shared_ptr<ssl::context>> tls_contexts;
   std::unordered_map<std::uint64_t, RunControl*> runs;
   std::uint64_t next_run_id = 0;
 
   asio::awaitable<std::vector<tcp::endpoint>> resolve(const Target& target, TimePoint deadline,
                                                       RunControl& control, StreamRecord& record);
   // Resolves, connects and (https) handshakes a new connection; nullptr with record.error set.
-  asio::awaitable<std::unique_ptr<Connection>> connect(const Target& target,
+  asio::awaitable<std::unique_ptr<Connection>> connect(const ProbeSpec& spec,
                                                        TimePoint connect_deadline,
                                                        RunControl& control, StreamRecord& record);
   asio::awaitable<void> run_phases(const ProbeSpec& spec, EncodedRequest encoded,
@@ -467,9 +502,11 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     } else if (ec.category() == asio::error::get_ssl_category()) {
       // TLS 1.3 finishes the client's handshake before the server checks the client
       // certificate: a rejected (or missing) certificate arrives as an alert on the first read.
-      fail(ErrorReason::tls, "TLS alert waiting for the response: " + ec.message() +
-                                 " (the server rejected the client certificate or requires one: "
-                                 "see tls.cert_file)");
+      fail(ErrorReason::tls,
+           "TLS alert waiting for the response: " + ec.message() +
+               (target.tls.cert_file.empty()
+                    ? " (the server may require a client certificate: see tls.cert_file)"
+                    : " (the server may have rejected the client certificate)"));
     } else if (is_end_of_stream(ec)) {
       fail(ErrorReason::connect_error, "connection closed before the response: " + ec.message());
     } else {
@@ -518,6 +555,7 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
   // Runs the HTTP parser (chunked decoding, body limit) over what is buffered, handing the body
   // bytes to the recorder stamped with the time of the read that delivered them.
   State state = State::streaming;
+  bool drain_failed = false;
   auto feed = [&](TimePoint at) -> State {
     while (buffer.size() > 0 && !parser.is_done()) {
       error_code ec;
@@ -525,6 +563,10 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
       buffer.consume(used);
       if (ec == http::error::need_more)
         break;
+      if (ec && state == State::finished) {
+        drain_failed = true;  // the measurement is complete; only the connection is spoiled
+        return state;
+      }
       if (ec == http::error::body_limit) {
         fail(ErrorReason::too_large, "response body over max_response_bytes (" +
                                          std::to_string(target.max_response_bytes) + ")");
@@ -560,8 +602,12 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
            (keep_alive && state == State::finished && !parser.is_done());
   };
   while (more_to_read()) {
+    // Draining after [DONE] gets a short leash: the result is already known.
+    const Duration drain_limit = std::min<Duration>(target.timeouts.idle, std::chrono::seconds(1));
     const Deadline deadline =
-        recorder.has_content()
+        state == State::finished
+            ? earliest(total, {read_at + drain_limit, ErrorReason::idle_timeout})
+        : recorder.has_content()
             ? earliest(total, {read_at + target.timeouts.idle, ErrorReason::idle_timeout})
             : first_token;
     if (buffer.size() + kReadChunk > kReadBufferLimit) {
@@ -576,7 +622,7 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     buffer.commit(n);
     if (n > 0)
       state = feed(read_at);
-    if (!more_to_read())
+    if (drain_failed || !more_to_read())
       break;
     if (state == State::finished) {
       if (ec)
@@ -596,13 +642,36 @@ asio::awaitable<bool> ProbeRunner::Impl::exchange(Stream& stream, const ProbeSpe
     }
   }
   co_return keep_alive&& state == State::finished && !record.error && !watchdog->fired() &&
-      parser.is_done() && parser.keep_alive();
+      !drain_failed && parser.is_done() && parser.keep_alive() && buffer.size() == 0;
 }
 
 ProbeRunner::ProbeRunner(asio::any_io_executor executor, const ClockSource& clock)
     : impl_(std::make_shared<Impl>(std::move(executor), clock)) {}
 
 ProbeRunner::~ProbeRunner() = default;
+
+void check_tls_files(const Config& config) {
+  for (const Target& target : config.targets) {
+    if (!target.endpoint.tls)
+      continue;
+    try {
+      make_tls_context(target.tls);
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("target " + target.name + ": tls: " + e.what());
+    }
+  }
+}
+
+void ProbeRunner::prepare(const std::shared_ptr<const Config>& config) {
+  check_tls_files(*config);
+  for (const Target& target : config->targets) {
+    if (!target.endpoint.tls)
+      continue;
+    Impl::TargetState& state = impl_->targets[&target];
+    state.config = config;
+    state.tls = make_tls_context(target.tls);
+  }
+}
 
 void ProbeRunner::abort_all() {
   for (const auto& [id, control] : impl_->runs)
@@ -680,10 +749,12 @@ asio::awaitable<StreamRecord> ProbeRunner::run(ProbeSpec spec) {
   co_return record;
 }
 
-asio::awaitable<std::unique_ptr<Connection>> ProbeRunner::Impl::connect(const Target& target,
+asio::awaitable<std::unique_ptr<Connection>> ProbeRunner::Impl::connect(const ProbeSpec& spec,
                                                                         TimePoint connect_deadline,
                                                                         RunControl& control,
                                                                         StreamRecord& record) {
+  const Target& target = *spec.target;
+  record.phases.started = clock.now();
   auto fail = [&record](ErrorReason reason, std::string detail) {
     record.error = reason;
     record.error_detail = std::move(detail);
@@ -723,7 +794,7 @@ asio::awaitable<std::unique_ptr<Connection>> ProbeRunner::Impl::connect(const Ta
 
   std::shared_ptr<ssl::context> context;
   try {
-    context = tls_context_for(target);
+    context = tls_context_for(spec);
   } catch (const boost::system::system_error& e) {
     fail(ErrorReason::tls, std::string("loading the TLS files of the target: ") + e.what());
     co_return nullptr;
@@ -780,10 +851,10 @@ asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, Encod
     ~Forget() { control.connection = nullptr; }
   } forget{control};
 
-  std::unique_ptr<Connection> connection = keep_alive ? take_idle(target) : nullptr;
+  std::unique_ptr<Connection> connection = keep_alive ? take_idle(spec) : nullptr;
   const bool reused = connection != nullptr;
   if (!connection) {
-    connection = co_await connect(target, connect_deadline, control, record);
+    connection = co_await connect(spec, connect_deadline, control, record);
     if (!connection)
       co_return;
   }
@@ -791,9 +862,10 @@ asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, Encod
   bool reusable =
       co_await connection->exchange_on(*this, spec, encoded, record, total_deadline, control);
 
-  // A pooled connection the server closed while it sat idle fails before any response: that says
-  // nothing about the server, so try once more on a new connection.
-  if (reused && record.error == ErrorReason::connect_error && record.http_status == 0 &&
+  // A pooled connection the server closed just as we took it fails while the request is written:
+  // the server saw nothing, so try once more on a new connection. (Once the request went out, a
+  // closed connection may be the server failing on it, and is counted.)
+  if (reused && record.error == ErrorReason::connect_error && !record.phases.written &&
       !control.aborted) {
     const TimePoint scheduled = record.scheduled_start;
     const TimePoint begin = record.begin;
@@ -802,7 +874,7 @@ asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, Encod
     record.begin = begin;
     control.connection = nullptr;
     connection = co_await connect(
-        target, std::min(total_deadline, clock.now() + target.timeouts.connect), control, record);
+        spec, std::min(total_deadline, clock.now() + target.timeouts.connect), control, record);
     if (!connection)
       co_return;
     control.connection = &connection->lowest();
@@ -810,7 +882,7 @@ asio::awaitable<void> ProbeRunner::Impl::run_phases(const ProbeSpec& spec, Encod
         co_await connection->exchange_on(*this, spec, encoded, record, total_deadline, control);
   }
   if (keep_alive && reusable)
-    put_idle(target, std::move(connection));
+    put_idle(spec, std::move(connection));
 }
 
 }  // namespace llmprobe

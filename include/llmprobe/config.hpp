@@ -99,6 +99,9 @@ struct Target {
   std::vector<std::string> workloads;  // names; default: every workload
   TlsSettings tls;
   std::size_t max_idle_connections = 2;  // keep-alive pool size (connection: keep_alive)
+  // A pooled connection idle longer than this is closed, not reused: servers drop idle
+  // connections themselves (uvicorn, so vLLM: after 5 s), and a dead one would cost a probe.
+  Duration max_idle_time = std::chrono::seconds(4);
 };
 
 // Bucket edges per histogram; empty means the default ladder (metrics.hpp).

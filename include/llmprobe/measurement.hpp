@@ -16,7 +16,8 @@ namespace llmprobe {
 // When each connection phase ended (unset when the phase did not happen, e.g. on a reused
 // keep-alive connection, or failed).
 struct PhaseTimes {
-  std::optional<TimePoint> resolved;     // name resolution done (begin -> here: resolve)
+  std::optional<TimePoint> started;      // a new connection's setup began
+  std::optional<TimePoint> resolved;     // name resolution done (started -> here: resolve)
   std::optional<TimePoint> connected;    // TCP connected (resolved -> here: connect)
   std::optional<TimePoint> tls_done;     // TLS handshake done (connected -> here: tls)
   std::optional<TimePoint> written;      // request written (start -> here: request_write)

@@ -63,6 +63,19 @@ TEST(Cli, ConfigCheckNamesFileLineAndKeyOfAMisspeltKey) {
                             "mean \"connect\"?)\n");
 }
 
+TEST(Cli, ConfigCheckLoadsTlsFilesAndNamesTheTarget) {
+  // A readable file that is no certificate bundle: caught by --config.check, not the first probe.
+  const std::string config = ::testing::TempDir() + "/llmprobe-bad-ca.yaml";
+  std::ofstream(config) << "targets:\n  - name: secure\n    base_url: https://127.0.0.1:1025\n"
+                           "    api: mindie-chat\n    model: m\n    tls: {ca_file: "
+                        << LLMPROBE_SOURCE_DIR
+                        << "/README.md}\nworkloads:\n  - name: probe\n    kind: probe\n"
+                           "    interval: 15s\n";
+  const CommandResult run = run_llmprobe("--config.check --config.file " + config);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find(config + ": target secure: tls: "), std::string::npos) << run.output;
+}
+
 TEST(Cli, MissingConfigFileExitsOneNamingIt) {
   const CommandResult run = run_llmprobe("--config.check --config.file /nonexistent/llmprobe.yaml");
   EXPECT_EQ(run.exit_code, 1);

@@ -368,3 +368,29 @@ TEST(Daemon, KeepAliveReusesOneConnectionAndFreshConnectsEveryTime) {
 
 }  // namespace
 }  // namespace llmprobe
+
+namespace llmprobe {
+namespace {
+
+TEST(Daemon, KeepAliveClosesConnectionsIdleLongerThanMaxIdleTime) {
+  sim::Simulator simulator(quiet_sim());
+  simulator.start();
+  // Probes every 300 ms, connections may idle 100 ms: every probe needs a new connection, and
+  // none of them fails for it.
+  const std::string yaml =
+      "targets:\n" + target_yaml("aged", simulator.port(), "    max_idle_time: 100ms\n") +
+      "workloads:\n  - name: probe\n    kind: probe\n    interval: 300ms\n    max_tokens: 2\n"
+      "    connection: keep_alive\n";
+  DaemonHarness harness(yaml);
+  harness.wait_for([](const auto& r) { return r.size() >= 4; }, 20s * kSlowdown, "four probes");
+  harness.stop();
+  const auto results = harness.results();
+  for (const auto& result : results)
+    EXPECT_TRUE(result.measurement.success()) << result.record.error_detail;
+  for (const auto& result : results)
+    EXPECT_TRUE(result.measurement.connect.has_value()) << "reused an aged connection";
+  EXPECT_EQ(simulator.connections_accepted(), results.size());
+}
+
+}  // namespace
+}  // namespace llmprobe
