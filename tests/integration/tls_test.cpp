@@ -167,7 +167,7 @@ TEST_F(TlsTest, InsecureSkipVerifyAcceptsAnUntrustedServer) {
   EXPECT_TRUE(harness.results_for("trusting").front().measurement.success())
       << harness.results_for("trusting").front().record.error_detail;
   // The test CA is not among the system's: verification must fail.
-  const auto& refused = harness.results_for("system-cas").front();
+  const auto refused = harness.results_for("system-cas").front();
   ASSERT_TRUE(refused.measurement.error.has_value());
   EXPECT_EQ(to_string(*refused.measurement.error), "tls") << refused.record.error_detail;
 }
@@ -189,7 +189,7 @@ TEST(Ipv6, ProbesAnIpv6Target) {
   DaemonHarness harness(yaml);
   harness.wait_for([](const auto& r) { return !r.empty(); }, 10s * kSlowdown, "one probe");
   harness.stop();
-  const auto& result = harness.results().front();
+  const auto result = harness.results().front();
   EXPECT_TRUE(result.measurement.success()) << result.record.error_detail;
   EXPECT_TRUE(simulator.truth_for(result.request_id).has_value());
 }

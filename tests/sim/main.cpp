@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -58,6 +59,17 @@ DelaySpec parse_delay(const std::string& flag, const std::string& text) {
   return *spec;
 }
 
+std::chrono::nanoseconds parse_step(const std::string& flag, const std::string& text) {
+  if (text == "0") {
+    return std::chrono::nanoseconds(0);
+  }
+  const auto value = llmprobe::sim::detail::parse_duration(text);
+  if (!value) {
+    throw UsageError{"--" + flag + ": invalid duration '" + text + "' (examples: 10ms, 500us, 0)"};
+  }
+  return *value;
+}
+
 void require_positive(const std::string& flag, int value) {
   if (value < 1) {
     throw UsageError{"--" + flag + ": must be >= 1, got " + std::to_string(value)};
@@ -71,6 +83,8 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8000";
   std::string ttft = "50ms";
   std::string itl = "10ms";
+  std::string decode_step = "10ms";
+  std::string decode_step_per_seq = "1ms";
   po::options_description flags(
       "llmprobe-sim: streaming inference server for tests (OpenAI, TGI, Triton, MindIE, Ollama)");
   flags.add_options()("help,h", "show this help")(
@@ -89,6 +103,17 @@ int main(int argc, char** argv) {
       "fault for every request (see simulator.hpp)")(
       "seed", po::value(&options.seed)->default_value(1), "seed of the delay distributions")(
       "threads", po::value(&options.threads)->default_value(1), "I/O threads")(
+      "load-model", po::bool_switch(),
+      "continuous-batching load model: one engine, FIFO queue, batched decode steps "
+      "(--ttft/--itl and x-sim-ttft/x-sim-itl are then ignored)")(
+      "max-running", po::value(&options.load_model.max_running)->default_value(8),
+      "load model: sequences decoded together; more wait in the queue")(
+      "prefill-rate", po::value(&options.load_model.prefill_tokens_per_s)->default_value(20000),
+      "load model: prompt tokens prefilled per second")(
+      "decode-step", po::value(&decode_step)->default_value(decode_step),
+      "load model: fixed time of one decode step")(
+      "decode-step-per-seq", po::value(&decode_step_per_seq)->default_value(decode_step_per_seq),
+      "load model: added step time per running sequence")(
       "tls-cert", po::value(&options.tls_cert_file),
       "serve HTTPS only, with this PEM certificate (chain) file; needs --tls-key")(
       "tls-key", po::value(&options.tls_key_file), "PEM private key of --tls-cert")(
@@ -116,6 +141,17 @@ int main(int argc, char** argv) {
       throw UsageError{"--fault: unknown fault '" + options.fault + "'"};
     }
     options.role_chunk = !values["no-role-chunk"].as<bool>();
+    options.load_model.enabled = values["load-model"].as<bool>();
+    options.load_model.decode_step_base = parse_step("decode-step", decode_step);
+    options.load_model.decode_step_per_seq = parse_step("decode-step-per-seq", decode_step_per_seq);
+    require_positive("max-running", options.load_model.max_running);
+    if (!(options.load_model.prefill_tokens_per_s > 0)) {
+      throw UsageError{"--prefill-rate: must be > 0"};
+    }
+    if ((options.load_model.decode_step_base + options.load_model.decode_step_per_seq).count() <=
+        0) {
+      throw UsageError{"--decode-step and --decode-step-per-seq: their sum must be > 0"};
+    }
     if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
       throw UsageError{"--tls-cert and --tls-key go together"};
     }

@@ -132,6 +132,12 @@ boost::json::object truth_to_json(const RequestTruth& truth) {
   out["stream"] = truth.stream;
   out["received_at_ns"] = to_ns(truth.received_at);
   out["started_at_ns"] = to_ns(truth.started_at);
+  out["queued_for_ns"] = truth.queued_for.count();
+  boost::json::array batch_sizes;
+  for (const int n : truth.batch_sizes) {
+    batch_sizes.push_back(n);
+  }
+  out["batch_sizes"] = std::move(batch_sizes);
   boost::json::array times;
   for (const auto t : truth.content_event_times) {
     times.push_back(to_ns(t));
@@ -215,6 +221,20 @@ struct Connection final : ConnectionBase {
   Stream stream;
 };
 
+// One request in the load model's engine. The fixed part is set before it is queued; the rest is
+// under Impl::engine_mutex.
+struct EngineSeq {
+  int prompt_tokens = 0;
+  int target_tokens = 0;
+  std::weak_ptr<ConnectionBase> conn;  // woken (pace_timer cancelled) after each of its steps
+  bool admitted = false;
+  bool cancelled = false;  // the request ended: the engine drops it at its next step
+  SimClock::time_point admitted_at{};
+  int produced = 0;
+  std::vector<SimClock::time_point> step_ends;  // per token: the end of the step producing it
+  std::vector<int> batch_sizes;                 // per token: running sequences in that step
+};
+
 }  // namespace
 
 struct Simulator::Impl {
@@ -248,6 +268,13 @@ struct Simulator::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> io_stopped{false};
 
+  // --- the load model's engine (Options::load_model); state under engine_mutex, the timer
+  // only touched on engine_strand ---
+  std::mutex engine_mutex;
+  std::deque<std::shared_ptr<EngineSeq>> engine_waiting;
+  std::vector<std::shared_ptr<EngineSeq>> engine_running;
+  bool engine_busy = false;  // a step is scheduled or running
+
   // --- I/O; declared last so it is destroyed first, before the state its handlers use ---
   std::optional<ssl::context> tls;  // set when the listener speaks TLS
   asio::io_context io;
@@ -256,6 +283,8 @@ struct Simulator::Impl {
   std::vector<std::thread> threads;
   bool started = false;
   bool stopped = false;
+  asio::strand<asio::io_context::executor_type> engine_strand{asio::make_strand(io)};
+  asio::steady_timer engine_timer{engine_strand};
 
   asio::any_io_executor connection_executor() {
     // A strand per connection only when several threads could run its handlers.
@@ -336,6 +365,120 @@ struct Simulator::Impl {
         }
         co_return false;
       }
+    }
+  }
+
+  // --- the load model's engine: one timer loop, steps on absolute deadlines ---
+  std::shared_ptr<EngineSeq> engine_enqueue(const std::shared_ptr<ConnectionBase>& conn,
+                                            int prompt_tokens, int target_tokens) {
+    auto seq = std::make_shared<EngineSeq>();
+    seq->prompt_tokens = prompt_tokens;
+    seq->target_tokens = target_tokens;
+    seq->conn = conn;
+    bool start = false;
+    {
+      std::lock_guard lock(engine_mutex);
+      engine_waiting.push_back(seq);
+      if (!engine_busy) {
+        engine_busy = true;
+        start = true;
+      }
+    }
+    if (start) {
+      // An idle engine starts a step now; a busy one admits the newcomer at its next step.
+      asio::post(engine_strand, [this] { engine_begin_step(SimClock::now()); });
+    }
+    return seq;
+  }
+
+  // On engine_strand. Admits what fits, then schedules the step's end.
+  void engine_begin_step(SimClock::time_point start) {
+    const auto& model = options.load_model;
+    std::chrono::nanoseconds duration{0};
+    {
+      std::lock_guard lock(engine_mutex);
+      std::erase_if(engine_running, [](const auto& seq) { return seq->cancelled; });
+      std::erase_if(engine_waiting, [](const auto& seq) { return seq->cancelled; });
+      double prefill_tokens = 0;
+      while (!engine_waiting.empty() &&
+             engine_running.size() < static_cast<std::size_t>(model.max_running)) {
+        auto seq = std::move(engine_waiting.front());
+        engine_waiting.pop_front();
+        seq->admitted = true;
+        seq->admitted_at = start;
+        prefill_tokens += seq->prompt_tokens;
+        engine_running.push_back(std::move(seq));
+      }
+      if (engine_running.empty()) {
+        engine_busy = false;
+        return;
+      }
+      duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::duration<double>(prefill_tokens / model.prefill_tokens_per_s)) +
+                 model.decode_step_base +
+                 model.decode_step_per_seq * static_cast<std::int64_t>(engine_running.size());
+    }
+    const auto end = start + duration;
+    engine_timer.expires_at(end);
+    engine_timer.async_wait([this, end](const boost::system::error_code& ec) {
+      if (!ec && !io_stopped) {
+        engine_end_step(end);
+      }
+    });
+  }
+
+  // On engine_strand, at the step's deadline: one token to every running sequence, then the
+  // next step starts at this deadline (not at now(): no drift).
+  void engine_end_step(SimClock::time_point end) {
+    std::vector<std::shared_ptr<ConnectionBase>> wake;
+    {
+      std::lock_guard lock(engine_mutex);
+      const int batch = static_cast<int>(engine_running.size());
+      for (const auto& seq : engine_running) {
+        if (seq->cancelled) {
+          continue;
+        }
+        ++seq->produced;
+        seq->step_ends.push_back(end);
+        seq->batch_sizes.push_back(batch);
+        if (auto conn = seq->conn.lock()) {
+          wake.push_back(std::move(conn));
+        }
+      }
+      std::erase_if(engine_running, [](const auto& seq) {
+        return seq->cancelled || seq->produced >= seq->target_tokens;
+      });
+    }
+    for (auto& conn : wake) {
+      if (io_stopped) {
+        break;
+      }
+      // Posted to the connection's executor: it cannot run between the connection's check of
+      // its tokens and the start of its wait (no lost wake-up).
+      asio::post(conn->pace_timer.get_executor(), [conn] { conn->pace_timer.cancel(); });
+    }
+    engine_begin_step(end);
+  }
+
+  // Waits until `seq` has `needed` tokens; the end of the step that produced the last of them,
+  // or nullopt when the connection closes.
+  static asio::awaitable<std::optional<SimClock::time_point>> await_tokens(ConnectionBase& conn,
+                                                                           std::mutex& mutex,
+                                                                           const EngineSeq& seq,
+                                                                           int needed) {
+    for (;;) {
+      if (conn.closing) {
+        co_return std::nullopt;
+      }
+      {
+        std::lock_guard lock(mutex);
+        if (seq.produced >= needed) {
+          co_return needed > 0 ? seq.step_ends[static_cast<std::size_t>(needed - 1)]
+                               : SimClock::now();
+        }
+      }
+      conn.pace_timer.expires_at(SimClock::time_point::max());
+      co_await conn.pace_timer.async_wait(use_tuple);
     }
   }
 
@@ -705,14 +848,51 @@ struct Simulator::Impl {
       slot.impl = this;
     }
     truth.started_at = SimClock::now();
+    truth.queued_for = truth.started_at - truth.received_at;
+    // Under the load model the engine produces the tokens; the guard takes the request out of
+    // the engine however it ends and copies what the engine did into the truth.
+    struct EngineGuard {
+      Impl& impl;
+      RequestTruth& truth;
+      std::shared_ptr<EngineSeq> seq;
+      ~EngineGuard() {
+        if (!seq) {
+          return;
+        }
+        std::lock_guard lock(impl.engine_mutex);
+        seq->cancelled = true;
+        if (seq->admitted) {
+          truth.started_at = seq->admitted_at;
+          truth.queued_for = seq->admitted_at - truth.received_at;
+        } else {
+          truth.queued_for = SimClock::now() - truth.received_at;
+        }
+        const auto sent = std::min(seq->batch_sizes.size(),
+                                   static_cast<std::size_t>(std::max(truth.output_tokens, 0)));
+        truth.batch_sizes.assign(seq->batch_sizes.begin(),
+                                 seq->batch_sizes.begin() + static_cast<std::ptrdiff_t>(sent));
+      }
+    } engine{*this, truth, nullptr};
+    if (options.load_model.enabled && plan.output_tokens > 0) {
+      engine.seq = engine_enqueue(conn, plan.prompt_tokens, plan.output_tokens);
+    }
     const auto created = std::chrono::duration_cast<std::chrono::seconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
     detail::EventBuilder events(plan, "sim" + std::to_string(number), created);
     if (plan.stream) {
-      co_return co_await stream_events(*conn, plan, events, truth, keep_alive);
+      co_return co_await stream_events(*conn, plan, events, truth, keep_alive, engine.seq.get());
     }
-    co_return co_await respond_whole(*conn, plan, events, truth, keep_alive);
+    co_return co_await respond_whole(*conn, plan, events, truth, keep_alive, engine.seq.get());
+  }
+
+  // Under the load model: the request left the queue when the engine admitted it.
+  void note_admission(RequestTruth& truth, const EngineSeq& seq) {
+    std::lock_guard lock(engine_mutex);
+    if (seq.admitted) {
+      truth.started_at = seq.admitted_at;
+      truth.queued_for = seq.admitted_at - truth.received_at;
+    }
   }
 
   // Ollama's durations, in what the simulator actually did (see simulator.hpp); recorded as
@@ -732,7 +912,7 @@ struct Simulator::Impl {
   template <class Stream>
   asio::awaitable<bool> respond_whole(Connection<Stream>& conn, const detail::Plan& plan,
                                       detail::EventBuilder& events, RequestTruth& truth,
-                                      bool keep_alive) {
+                                      bool keep_alive, const EngineSeq* seq) {
     using detail::FaultKind;
     if (plan.fault.kind == FaultKind::stall_before_first ||
         plan.fault.kind == FaultKind::stall_after_first) {
@@ -740,13 +920,23 @@ struct Simulator::Impl {
       truth.completed = !stopping;
       co_return false;
     }
-    const auto ttft = draw(plan.ttft);
-    auto deadline = truth.started_at + ttft;
-    for (int gap = 1; gap < plan.content_events(); ++gap) {
-      deadline += draw(plan.itl);
-    }
-    if (!co_await wait_until(conn, deadline)) {
-      co_return false;
+    std::chrono::nanoseconds ttft{0};
+    if (seq != nullptr) {
+      if (!co_await await_tokens(conn, engine_mutex, *seq, plan.output_tokens)) {
+        co_return false;
+      }
+      note_admission(truth, *seq);
+      std::lock_guard lock(engine_mutex);
+      ttft = seq->step_ends.front() - seq->admitted_at;
+    } else {
+      ttft = draw(plan.ttft);
+      auto deadline = truth.started_at + ttft;
+      for (int gap = 1; gap < plan.content_events(); ++gap) {
+        deadline += draw(plan.itl);
+      }
+      if (!co_await wait_until(conn, deadline)) {
+        co_return false;
+      }
     }
     if (plan.fault.kind == FaultKind::close_mid_stream) {
       conn.close();
@@ -779,7 +969,7 @@ struct Simulator::Impl {
   template <class Stream>
   asio::awaitable<bool> stream_events(Connection<Stream>& conn, const detail::Plan& plan,
                                       detail::EventBuilder& events, RequestTruth& truth,
-                                      bool keep_alive) {
+                                      bool keep_alive, const EngineSeq* seq) {
     using detail::Endpoint;
     using detail::FaultKind;
     const auto fault = plan.fault.kind;
@@ -817,13 +1007,14 @@ struct Simulator::Impl {
     const int events_before_close =
         fault == FaultKind::close_mid_stream ? total_events / 2 : total_events;
     const bool with_details = fault != FaultKind::no_usage && (!tgi_shaped || plan.details);
-    const auto ttft = draw(plan.ttft);
+    auto ttft = seq != nullptr ? std::chrono::nanoseconds(0) : draw(plan.ttft);
     auto deadline = truth.started_at + ttft;
+    SimClock::time_point previous_step_end{};  // load model: the step of the previous event
     int tokens_before = 0;
     bool errored = false;  // error_event: the error was the last thing sent
     for (int index = 0; index < total_events; ++index) {
       std::chrono::nanoseconds gap{0};
-      if (index > 0) {
+      if (index > 0 && seq == nullptr) {
         gap = draw(plan.itl);
         deadline += gap;  // absolute schedule: a late write does not shift the rest
       }
@@ -832,7 +1023,21 @@ struct Simulator::Impl {
         truth.completed = true;
         co_return false;
       }
-      if (!co_await wait_until(conn, deadline)) {
+      if (seq != nullptr) {
+        // The engine's steps are the schedule: wait for the step giving this event's last token.
+        const auto step_end = co_await await_tokens(conn, engine_mutex, *seq,
+                                                    tokens_before + plan.tokens_in_event(index));
+        if (!step_end) {
+          co_return false;
+        }
+        if (index == 0) {
+          note_admission(truth, *seq);
+          ttft = *step_end - truth.started_at;
+        } else {
+          gap = *step_end - previous_step_end;
+        }
+        previous_step_end = *step_end;
+      } else if (!co_await wait_until(conn, deadline)) {
         co_return false;
       }
       if (index == 0 && fault == FaultKind::long_line) {
@@ -932,6 +1137,15 @@ Simulator::Simulator(Options options) : impl_(std::make_unique<Impl>(std::move(o
     throw std::invalid_argument(
         "simulator options: tokens_per_event, natural_output_tokens and threads must be >= 1, "
         "max_concurrency >= 0");
+  }
+  const auto& model = impl_->options.load_model;
+  if (model.enabled &&
+      (model.max_running < 1 || !(model.prefill_tokens_per_s > 0) ||
+       model.decode_step_base.count() < 0 || model.decode_step_per_seq.count() < 0 ||
+       (model.decode_step_base + model.decode_step_per_seq).count() <= 0)) {
+    throw std::invalid_argument(
+        "simulator options: load model needs max_running >= 1, prefill_tokens_per_s > 0, "
+        "decode steps >= 0 and decode_step_base + decode_step_per_seq > 0");
   }
   if (!detail::parse_fault(impl_->options.fault)) {
     throw std::invalid_argument("simulator options: unknown fault '" + impl_->options.fault + "'");
@@ -1033,6 +1247,11 @@ void Simulator::stop() {
     // Sockets must go before the io_context they belong to.
     std::lock_guard lock(impl.queue_mutex);
     impl.waiters.clear();
+  }
+  {
+    std::lock_guard lock(impl.engine_mutex);
+    impl.engine_waiting.clear();
+    impl.engine_running.clear();
   }
   std::lock_guard lock(impl.connections_mutex);
   impl.connections.clear();

@@ -115,6 +115,35 @@ struct Options {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+
+  // Continuous-batching load model (off by default: then every request has its own TTFT/ITL
+  // timers, as above). On, one engine per Simulator runs like vLLM's scheduler loop, on one
+  // timer with absolute deadlines (steps do not drift):
+  //   - generation requests wait in a FIFO queue until fewer than max_running sequences run;
+  //   - each engine step first admits queued requests (while running < max_running) and
+  //     prefills them in that step, then decodes: the step takes
+  //       sum(prompt_tokens of the admitted) / prefill_tokens_per_s
+  //         + decode_step_base + decode_step_per_seq * (running sequences, admitted included)
+  //     and gives every running sequence one token at its end, when the events are written
+  //     (tokens_per_event still bundles k tokens per event); a sequence leaves the batch when it
+  //     has its output length (or its client is gone);
+  //   - so TTFT = queue wait + prefill + one step, ITL = the step time (longer while a newcomer
+  //     is prefilled, as prefill stalls decode in vLLM), and output throughput saturates at
+  //     max_running tokens per step;
+  //   - the next step starts at the previous step's deadline; an idle engine starts at once;
+  //   - x-sim-ttft and x-sim-itl are validated but ignored; max_concurrency, if set, still
+  //     limits requests before they reach the engine; faults apply as without the model;
+  //   - every flavor, streaming or not, is fed by the engine (non-streaming replies when the
+  //     last token is produced); MindIE's prefill_time is then the first token's time since
+  //     admission and decode_time the time between the steps that produced two events.
+  struct LoadModel {
+    bool enabled = false;
+    int max_running = 8;                  // S: sequences decoded together
+    double prefill_tokens_per_s = 20000;  // P
+    std::chrono::nanoseconds decode_step_base{std::chrono::milliseconds(10)};
+    std::chrono::nanoseconds decode_step_per_seq{std::chrono::milliseconds(1)};
+  };
+  LoadModel load_model;
 };
 
 // Ground truth of one request, in the simulator's steady clock (same clock as the daemon's
@@ -129,8 +158,14 @@ struct RequestTruth {
   std::string fault;
   unsigned status = 200;
   bool stream = true;
-  SimClock::time_point received_at{};                     // request fully read
-  SimClock::time_point started_at{};                      // left the concurrency queue
+  SimClock::time_point received_at{};  // request fully read
+  SimClock::time_point started_at{};   // left the concurrency queue (load model: admitted)
+  // received_at -> started_at: the wait for a concurrency slot and, under the load model, for
+  // admission into the running batch.
+  std::chrono::nanoseconds queued_for{0};
+  // Load model only: the running batch size of the engine step that produced each token sent
+  // (one entry per output token); empty without the model.
+  std::vector<int> batch_sizes;
   std::vector<SimClock::time_point> content_event_times;  // after each content write returned
   std::vector<int> tokens_per_content_event;
   int prompt_tokens = 0;  // whitespace-separated words of the prompt
