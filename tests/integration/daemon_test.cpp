@@ -19,10 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::DaemonHarness;
 using testing::kSlowdown;
-
-double ms(Duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
+using testing::ms;
 
 std::string series(const std::string& name, const std::string& target,
                    const std::string& extra = "", const std::string& workload = "probe",

@@ -31,6 +31,11 @@ inline constexpr int kSlowdown = 5;
 inline constexpr int kSlowdown = 1;
 #endif
 
+// Milliseconds as a double, for tolerances written in ms.
+inline double ms(Duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
 class DaemonHarness {
  public:
   explicit DaemonHarness(const std::string& yaml) {
