@@ -1,5 +1,6 @@
 // Tests of llmprobe-sim's continuous-batching load model (Options::load_model) through its HTTP
-// interface, with a minimal raw Beast client (shares nothing with the daemon). Timing is checked
+// interface, with the simulator tests' raw Beast client (sim_client.hpp, shares nothing with
+// the daemon). Timing is checked
 // against the ground truth the simulator records, with tolerances for a busy machine.
 #include <gtest/gtest.h>
 
@@ -14,9 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "sim_client.hpp"
 #include "simulator.hpp"
 
 namespace {
+
+using namespace llmprobe::sim_client;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -29,75 +33,9 @@ using llmprobe::sim::RequestTruth;
 using llmprobe::sim::SimClock;
 using llmprobe::sim::Simulator;
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
 // Step timing used by most tests: base 10 ms + 5 ms per running sequence, prefill negligible.
 constexpr auto kBase = 10ms;
 constexpr auto kPerSeq = 5ms;
-
-struct Request {
-  std::string target = "/v1/completions";
-  std::string body;
-  std::map<std::string, std::string> headers;
-};
-
-struct Reply {
-  unsigned status = 0;
-  std::string body;
-  beast::error_code read_error;
-};
-
-asio::awaitable<Reply> exchange(std::uint16_t port, Request request) {
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
-  stream.expires_after(5s);
-  co_await stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                asio::use_awaitable);
-  http::request<http::string_body> message{http::verb::post, request.target, 11};
-  message.set(http::field::host, "127.0.0.1");
-  message.set(http::field::content_type, "application/json");
-  for (const auto& [name, value] : request.headers) {
-    message.set(name, value);
-  }
-  message.body() = request.body;
-  message.prepare_payload();
-  co_await http::async_write(stream, message, asio::use_awaitable);
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(16 * 1024 * 1024);
-  stream.expires_after(5s);
-  auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-  Reply reply;
-  reply.read_error = ec;
-  reply.status = parser.get().result_int();
-  reply.body = parser.get().body();
-  co_return reply;
-}
-
-// Sends all requests at once (one connection each) and waits for every reply.
-std::vector<Reply> run_all(std::uint16_t port, const std::vector<Request>& requests) {
-  asio::io_context io;
-  std::vector<Reply> replies(requests.size());
-  std::vector<std::string> errors;
-  for (std::size_t i = 0; i < requests.size(); ++i) {
-    asio::co_spawn(io, exchange(port, requests[i]),
-                   [&replies, &errors, i](std::exception_ptr error, Reply reply) {
-                     if (error) {
-                       try {
-                         std::rethrow_exception(error);
-                       } catch (const std::exception& e) {
-                         errors.emplace_back(e.what());
-                       }
-                       return;
-                     }
-                     replies[i] = std::move(reply);
-                   });
-  }
-  io.run();
-  for (const auto& error : errors) {
-    ADD_FAILURE() << "client error: " << error;
-  }
-  return replies;
-}
 
 // A completion of exactly `tokens` tokens (ignore_eos), prompt of four words.
 std::string completion_body(int tokens, bool stream = true) {
@@ -109,7 +47,10 @@ std::string completion_body(int tokens, bool stream = true) {
 }
 
 Request completion(const std::string& id, int tokens) {
-  return Request{"/v1/completions", completion_body(tokens), {{"X-Request-Id", id}}};
+  Request request;
+  request.body = completion_body(tokens);
+  request.headers = {{"X-Request-Id", id}};
+  return request;
 }
 
 // The truth appears when the simulator has finished the request: poll, bounded.
@@ -309,21 +250,26 @@ TEST_F(SimLoadModelTest, StepsFollowAnAbsoluteGridWithoutDrift) {
 TEST_F(SimLoadModelTest, EveryFlavorIsFedByTheEngineAndDelayHeadersAreIgnored) {
   start(model_options(8));
   const std::vector<Request> requests{
-      {"/v1/chat/completions",
+      {http::verb::post,
+       "/v1/chat/completions",
        R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3,)"
        R"("stream":true,"ignore_eos":true})",
        {{"X-Request-Id", "chat"}, {"x-sim-ttft", "500ms"}, {"x-sim-itl", "200ms"}}},
-      {"/v1/completions", completion_body(3, false), {{"X-Request-Id", "whole"}}},
-      {"/generate_stream",
+      {http::verb::post, "/v1/completions", completion_body(3, false), {{"X-Request-Id", "whole"}}},
+      {http::verb::post,
+       "/generate_stream",
        R"({"inputs":"a b","parameters":{"max_new_tokens":3}})",
        {{"X-Request-Id", "tgi"}, {"x-sim-output-tokens", "3"}}},
-      {"/v2/models/m/generate_stream",
+      {http::verb::post,
+       "/v2/models/m/generate_stream",
        R"({"text_input":"a b","max_tokens":3,"stream":true,"ignore_eos":true})",
        {{"X-Request-Id", "triton"}}},
-      {"/infer",
+      {http::verb::post,
+       "/infer",
        R"({"inputs":"a b","stream":true,"parameters":{"max_new_tokens":3,"ignore_eos":true}})",
        {{"X-Request-Id", "mindie"}}},
-      {"/api/chat",
+      {http::verb::post,
+       "/api/chat",
        R"({"model":"m","messages":[{"role":"user","content":"hi"}],"options":{"num_predict":3}})",
        {{"X-Request-Id", "ollama"}, {"x-sim-output-tokens", "3"}}},
   };
